@@ -1,0 +1,1 @@
+"""Thin idempotent activities: build the key, consult the ledger, call an adapter, record."""

@@ -1,0 +1,1 @@
+"""One module per outside system (Salesforce, billing, ERP, ledger), each with typed errors."""

@@ -1,0 +1,33 @@
+"""One way to connect to Temporal, used by the worker, the CLI, the webhook receiver and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+from adapters.settings import ConfigError, load_environment
+
+
+def connect_config(**overrides: Any) -> dict[str, Any]:
+    """Connection keywords from envconfig (env vars, `.env`, the Temporal config file)."""
+    load_environment()
+    try:
+        config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    except Exception as exc:  # envconfig raises plain errors for a bad profile or TLS file
+        raise ConfigError(f"TEMPORAL_* settings: {exc}") from None
+    config.setdefault("target_host", "localhost:7233")
+    config.update(overrides)
+    return config
+
+
+async def connect(**overrides: Any) -> Client:
+    config = connect_config(**overrides)
+    target = config.pop("target_host")
+    try:
+        return await Client.connect(target, data_converter=pydantic_data_converter, **config)
+    except RuntimeError as exc:
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(f"TEMPORAL_ADDRESS: cannot reach Temporal at {target}: {reason}") from None

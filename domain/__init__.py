@@ -1,0 +1,1 @@
+"""Canonical data model and the pure money, billing and revenue rules; no I/O."""

@@ -1,0 +1,1 @@
+"""The ways in: the `q2c` CLI and the webhook receiver."""

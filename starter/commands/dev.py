@@ -1,0 +1,64 @@
+"""`q2c dev` and `q2c worker`: the local stack on one machine."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+from temporalio.client import Client
+
+import worker
+from adapters import temporal_client
+from adapters.settings import ConfigError, Settings, get_settings
+from starter.app import OperationFailed, app, console
+from starter.devserver import DevServer
+
+STARTUP_TIMEOUT = 60.0
+
+
+async def _wait_for(server: DevServer) -> Client:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if (code := server.exited()) is not None:
+            raise OperationFailed(
+                f"the Temporal dev server exited with code {code}; "
+                f"see {server.state_dir / 'temporal.log'} (is port {server.port} taken?)"
+            )
+        try:
+            return await temporal_client.connect(target_host=server.address, namespace="default")
+        except ConfigError:
+            if time.monotonic() > deadline:
+                raise OperationFailed(f"the Temporal dev server did not answer on {server.address}")
+            await asyncio.sleep(0.25)
+
+
+async def _run_dev(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = DevServer(settings.state_dir, settings.dev_temporal_port, settings.dev_ui_port)
+    server.start()
+    try:
+        client = await _wait_for(server)
+        console.print(f"Temporal: {server.address} (history in {server.state_dir / 'temporal.db'})")
+        console.print(f"Temporal Web UI: {server.ui_url}")
+        console.print(f"Worker polling task queue {settings.task_queue!r}. Ctrl-C stops everything.")
+        await worker.run_until_stopped(client, settings, stop)
+    finally:
+        await server.stop()
+        console.print("Stopped.")
+
+
+@app.command()
+def dev() -> None:
+    """Start the Temporal dev server (Web UI on :8233) and a worker, until Ctrl-C."""
+    asyncio.run(_run_dev(get_settings()))
+
+
+@app.command(name="worker")
+def worker_command() -> None:
+    """Run a worker against the Temporal of TEMPORAL_ADDRESS (production, or another `q2c dev`)."""
+    asyncio.run(worker.serve())
+

@@ -1,0 +1,1 @@
+"""Deterministic workflows; they import only `domain/` and activity signatures."""

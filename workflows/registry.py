@@ -1,0 +1,7 @@
+"""Every workflow the worker registers."""
+
+from __future__ import annotations
+
+from workflows.system_check import SystemCheckWorkflow
+
+WORKFLOWS: list[type] = [SystemCheckWorkflow]
