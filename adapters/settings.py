@@ -29,6 +29,34 @@ class Settings(BaseSettings):
     task_queue: str = Field("q2c-contracts", description="Task queue of the contract worker.")
     dev_temporal_port: int = Field(7233, ge=1, le=65535, description="`q2c dev` gRPC port.")
     dev_ui_port: int = Field(8233, ge=1, le=65535, description="`q2c dev` Web UI port.")
+    http_timeout_seconds: float = Field(10.0, gt=0, description="Per-request timeout to vendors.")
+
+    # Salesforce (REST API, OAuth 2.0 client credentials)
+    salesforce_url: str = Field("http://127.0.0.1:8701", description="Instance base address.")
+    salesforce_api_version: str = Field("v62.0", description="REST API version segment.")
+    salesforce_client_id: str = Field("q2c-sandbox-client", description="Connected app id.")
+    salesforce_client_secret: str = Field("q2c-sandbox-secret", description="Connected app secret.")
+
+    # Billing platform (Stripe API shape)
+    billing_url: str = Field("http://127.0.0.1:8702", description="API base address.")
+    billing_api_key: str = Field("sk_test_q2c_sandbox", description="Secret API key (sk_...).")
+    billing_webhook_secret: str = Field("whsec_q2c_sandbox", description="Webhook signing secret.")
+
+    # ERP (NetSuite REST shape, OAuth 2.0 client credentials)
+    erp_url: str = Field("http://127.0.0.1:8703", description="Account base address.")
+    erp_client_id: str = Field("q2c-sandbox-client", description="Integration client id.")
+    erp_client_secret: str = Field("q2c-sandbox-secret", description="Integration secret.")
+
+    # Local sandbox of the three systems (`q2c sandbox`, `q2c dev`)
+    sandbox_host: str = Field("127.0.0.1", description="Address the sandbox apps listen on.")
+    sandbox_salesforce_port: int = Field(8701, ge=0, le=65535, description="0 picks a free port.")
+    sandbox_billing_port: int = Field(8702, ge=0, le=65535, description="0 picks a free port.")
+    sandbox_erp_port: int = Field(8703, ge=0, le=65535, description="0 picks a free port.")
+    sandbox_database_url: str = Field(
+        "sqlite:///.q2c/sandbox.db", description="Sandbox state (sqlite:// for in memory)."
+    )
+    sandbox_token_ttl_seconds: int = Field(3600, gt=0, description="Lifetime of sandbox tokens.")
+    sandbox_faults: str = Field("", description="Fault rules as JSON (see sandbox/faults.py).")
 
 
 def load_environment() -> None:
