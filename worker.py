@@ -13,44 +13,58 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.registry import build_activities
 from adapters import temporal_client
+from adapters.database import check_database, make_engine
 from adapters.settings import ConfigError, Settings, get_settings
 from workflows.registry import WORKFLOWS
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+def open_ledger(settings: Settings) -> Engine:
+    """The ledger engine, after one round-trip, so a bad Q2C_DATABASE_URL fails at start-up."""
+    engine = make_engine(settings.database_url)
+    check_database(engine)
+    return engine
+
+
+def build_worker(
+    client: Client, settings: Settings, ledger_engine: Engine, executor: ThreadPoolExecutor
+) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(settings),
+        activities=build_activities(settings, ledger_engine),
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
-async def run_until_stopped(client: Client, settings: Settings, stop: asyncio.Event) -> None:
+async def run_until_stopped(
+    client: Client, settings: Settings, ledger_engine: Engine, stop: asyncio.Event
+) -> None:
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix="q2c-activity") as executor:
-        worker = build_worker(client, settings, executor)
+        worker = build_worker(client, settings, ledger_engine, executor)
         async with worker:
             await stop.wait()
 
 
 async def serve() -> None:
     settings = get_settings()
+    ledger_engine = open_ledger(settings)
     client = await temporal_client.connect()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(f"q2c worker polling task queue {settings.task_queue!r}", flush=True)
-    await run_until_stopped(client, settings, stop)
+    await run_until_stopped(client, settings, ledger_engine, stop)
     print("q2c worker stopped", flush=True)
 
 

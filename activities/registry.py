@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Engine
+
 from activities.health import HealthActivities
-from adapters.database import make_engine
 from adapters.settings import Settings
 
 
-def build_activities(settings: Settings) -> list[Callable[..., Any]]:
-    health = HealthActivities(make_engine(settings.database_url))
+def build_activities(settings: Settings, ledger_engine: Engine) -> list[Callable[..., Any]]:
+    health = HealthActivities(ledger_engine)
     return [health.check_ledger]

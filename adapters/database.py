@@ -42,7 +42,8 @@ def check_database(engine: Engine) -> str:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
-        reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        cause = getattr(exc, "orig", None) or exc
+        reason = str(cause).strip().splitlines()[0]
         safe = engine.url.render_as_string(hide_password=True)
         raise ConfigError(f"{SETTING}: cannot reach {safe}: {reason}") from None
     return engine.url.get_backend_name()

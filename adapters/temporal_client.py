@@ -29,5 +29,14 @@ async def connect(**overrides: Any) -> Client:
     try:
         return await Client.connect(target, data_converter=pydantic_data_converter, **config)
     except RuntimeError as exc:
-        reason = str(exc).splitlines()[0]
-        raise ConfigError(f"TEMPORAL_ADDRESS: cannot reach Temporal at {target}: {reason}") from None
+        raise ConfigError(
+            f"TEMPORAL_ADDRESS: cannot reach Temporal at {target}: {_reason(str(exc))}"
+        ) from None
+
+
+def _reason(error: str) -> str:
+    """The gist of the core SDK's transport error, which nests several Rust error layers."""
+    for gist in ("Connection refused", "dns error", "timed out", "certificate", "Unauthenticated"):
+        if gist.lower() in error.lower():
+            return gist.lower()
+    return error.splitlines()[0][:200]

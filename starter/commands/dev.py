@@ -29,7 +29,9 @@ async def _wait_for(server: DevServer) -> Client:
             return await temporal_client.connect(target_host=server.address, namespace="default")
         except ConfigError:
             if time.monotonic() > deadline:
-                raise OperationFailed(f"the Temporal dev server did not answer on {server.address}")
+                raise OperationFailed(
+                    f"the Temporal dev server did not answer on {server.address}"
+                ) from None
             await asyncio.sleep(0.25)
 
 
@@ -38,14 +40,17 @@ async def _run_dev(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    ledger_engine = worker.open_ledger(settings)
     server = DevServer(settings.state_dir, settings.dev_temporal_port, settings.dev_ui_port)
     server.start()
     try:
         client = await _wait_for(server)
         console.print(f"Temporal: {server.address} (history in {server.state_dir / 'temporal.db'})")
         console.print(f"Temporal Web UI: {server.ui_url}")
-        console.print(f"Worker polling task queue {settings.task_queue!r}. Ctrl-C stops everything.")
-        await worker.run_until_stopped(client, settings, stop)
+        console.print(
+            f"Worker polling task queue {settings.task_queue!r}. Ctrl-C stops everything."
+        )
+        await worker.run_until_stopped(client, settings, ledger_engine, stop)
     finally:
         await server.stop()
         console.print("Stopped.")
@@ -61,4 +66,3 @@ def dev() -> None:
 def worker_command() -> None:
     """Run a worker against the Temporal of TEMPORAL_ADDRESS (production, or another `q2c dev`)."""
     asyncio.run(worker.serve())
-
