@@ -21,6 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from starter.binaries import temporal_cli, temporal_test_server
 from workflows import search_attributes
 
+pytest_plugins = ["tests.fixtures.sandbox"]
+
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = (REPO.parent / "shared" / "scenarios").resolve()
 POSTGRES_URL = os.environ.get(

@@ -1,0 +1,47 @@
+"""The sandbox's SQL storage: one SQLModel metadata shared by every sandbox app.
+
+The sandbox tables live in a registry of their own, so creating them never touches the ledger's
+tables (which use SQLModel's default metadata) and vice versa.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, delete
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import registry
+from sqlalchemy.pool import StaticPool
+from sqlmodel import SQLModel
+
+SETTING = "Q2C_SANDBOX_DATABASE_URL"
+
+
+class SandboxModel(SQLModel, registry=registry()):
+    """Base of every sandbox table (`class Foo(SandboxModel, table=True)`)."""
+
+
+def make_sandbox_engine(url: str) -> Engine:
+    """An engine for `sqlite://` (in memory, shared by all threads), a SQLite file, or any URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    if not parsed.database or parsed.database == ":memory:":
+        # One connection shared by every thread: each new connection would be a new empty DB.
+        return create_engine(
+            parsed, connect_args={"check_same_thread": False}, poolclass=StaticPool
+        )
+    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+
+
+def create_all(engine: Engine) -> None:
+    """Create every sandbox table that does not exist yet (all apps' models must be imported)."""
+    SandboxModel.metadata.create_all(engine)
+
+
+def clear_tables(engine: Engine, *models: type[SandboxModel]) -> None:
+    """Delete every row of the given tables, in one transaction (the apps' `reset`)."""
+    with engine.begin() as conn:
+        for model in models:
+            conn.execute(delete(model.__table__))  # type: ignore[attr-defined]
