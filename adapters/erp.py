@@ -1,0 +1,432 @@
+"""ERP adapter (NetSuite REST record API shape): customers, items, journal entries, revenue
+schedules.
+
+The ERP is the book of record: q2c posts and never edits a posted entry (DESIGN.md §1), so
+journal entries are created, never upserted. Idempotency is the record's `externalId` (DESIGN.md
+§4): before creating, the entry is looked up by `eid:<externalId>`; a create whose answer was
+lost (timeout, 500 after commit, dropped connection) surfaces as `TransientError`, and the retry
+finds the entry instead of posting it twice. Master data (customer, item) and the revenue
+schedule are upserted with `PUT …/eid:<externalId>`.
+
+Amounts travel as JSON numbers, written from `Decimal` only when exact, and are read back as
+`Decimal`. Auth: OAuth 2.0 client credentials at `/services/rest/auth/oauth2/v1/token`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from adapters.errors import BusinessError, IdempotencyConflictError, NotFoundError, TransientError
+from adapters.http import TokenCache, VendorApi, VendorFault, json_or_none
+from adapters.settings import Settings
+
+SYSTEM = "erp"
+RECORD = "/services/rest/record/v1"
+TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
+JOURNAL = "journalEntry"
+CUSTOMER = "customer"
+ITEM = "serviceSaleItem"
+REVENUE_SCHEDULE = "customrecord_q2c_revenue_schedule"
+CONTRACT_FIELD = "custbody_q2c_contract"
+CONTRACT_RECORD_FIELD = "custrecord_q2c_contract"
+TRANSIENT_CODES = frozenset({"CONCURRENCY_LIMIT_EXCEEDED", "REQUEST_LIMIT_EXCEEDED"})
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def external_id_for(key: str) -> str:
+    """An idempotency key as a valid NetSuite external id (letters, digits, `_`, `-`).
+
+    Injective: every other character, `_` included, becomes `_` and two hex digits per UTF-8
+    byte, so `contract-OPP-1:invoice:2026-03` → `contract-OPP-1_3Ainvoice_3A2026-03`.
+    """
+    out: list[str] = []
+    for ch in key:
+        if ch.isascii() and (ch.isalnum() or ch == "-"):
+            out.append(ch)
+        else:
+            out.extend(f"_{byte:02X}" for byte in ch.encode())
+    return "".join(out)
+
+
+def check_external_id(value: str) -> str:
+    if not _EXTERNAL_ID.match(value):
+        raise BusinessError(
+            SYSTEM,
+            f"external id {value!r} may hold only letters, digits, _ and - (use external_id_for)",
+            code="INVALID_EXTERNAL_ID",
+        )
+    return value
+
+
+def parse_error(response: httpx.Response) -> VendorFault:
+    """NetSuite errors: `{"type", "title", "status", "o:errorDetails": [{"detail",
+    "o:errorCode"}]}`; every detail is kept in the message."""
+    body = json_or_none(response)
+    if isinstance(body, dict):
+        details = body.get("o:errorDetails")
+        if isinstance(details, list) and details and isinstance(details[0], dict):
+            code = details[0].get("o:errorCode")
+            message = "; ".join(
+                str(d.get("detail")) for d in details if isinstance(d, dict) and d.get("detail")
+            )
+            return VendorFault(str(code) if code else None, message or str(body.get("title")))
+        if isinstance(body.get("error"), str):  # the token endpoint (RFC 6749)
+            return VendorFault(body["error"], str(body.get("error_description") or body["error"]))
+        if body.get("title"):
+            return VendorFault(None, str(body["title"]))
+    return VendorFault(None, response.text[:200] or response.reason_phrase)
+
+
+class NsModel(BaseModel):
+    """Records as the ERP sends them: its field names as aliases, unknown fields ignored."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+def _ref_id(value: Any) -> Any:
+    """A reference (`{"id": "7", "refName": "…"}`) read as its id."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+class JournalLine(NsModel):
+    """One line: exactly one of debit or credit is positive."""
+
+    account: str
+    debit: Decimal = Decimal(0)
+    credit: Decimal = Decimal(0)
+    memo: str | None = None
+    entity: str | None = Field(None, description="Customer internal id, for AR lines")
+
+    _ids = field_validator("account", "entity", mode="before")(_ref_id)
+
+    @field_validator("debit", "credit", mode="before")
+    @classmethod
+    def _none_is_zero(cls, value: Any) -> Any:
+        return Decimal(0) if value is None else value
+
+
+class JournalEntry(NsModel):
+    id: str
+    external_id: str | None = Field(None, alias="externalId")
+    tran_id: str | None = Field(None, alias="tranId")
+    tran_date: date = Field(alias="tranDate")
+    subsidiary: str | None = None
+    currency: str | None = None
+    memo: str | None = None
+    lines: list[JournalLine] = Field(default_factory=list)
+
+    _ids = field_validator("subsidiary", "currency", mode="before")(_ref_id)
+
+
+class ErpRecordRef(NsModel):
+    """What an upsert leaves: the record's internal id and external id."""
+
+    id: str
+    external_id: str | None = Field(None, alias="externalId")
+
+
+class RevenueScheduleRef(ErpRecordRef):
+    pass
+
+
+def check_balanced(lines: Sequence[JournalLine]) -> None:
+    """Refuse locally what the ERP would refuse: the entry must balance, line by line sane."""
+    if len(lines) < 2:
+        raise BusinessError(SYSTEM, "a journal entry needs two lines", code="UNBALANCED_ENTRY")
+    for n, line in enumerate(lines):
+        if line.debit < 0 or line.credit < 0 or (line.debit > 0) == (line.credit > 0):
+            raise BusinessError(
+                SYSTEM,
+                f"line {n}: exactly one of debit ({line.debit}) or credit ({line.credit}) "
+                "must be positive",
+                code="INVALID_JOURNAL_LINE",
+            )
+    debits = sum((line.debit for line in lines), Decimal(0))
+    credits = sum((line.credit for line in lines), Decimal(0))
+    if debits != credits:
+        raise BusinessError(
+            SYSTEM,
+            f"journal entry out of balance: debits {debits} != credits {credits}",
+            code="UNBALANCED_ENTRY",
+        )
+
+
+class ErpClient:
+    """Async ERP client; share one `http` client across adapters of a worker."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
+        base = settings.erp_url.rstrip("/")
+        self.api = VendorApi(
+            system=SYSTEM,
+            base_url=base,
+            tokens=TokenCache(
+                SYSTEM,
+                base + TOKEN_PATH,
+                settings.erp_client_id,
+                settings.erp_client_secret,
+                parse_error,
+            ),
+            parse_error=parse_error,
+            http=http,
+            settings=settings,
+            transient_codes=TRANSIENT_CODES,
+        )
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    # what the activities need
+
+    async def ensure_customer(
+        self,
+        external_id: str,
+        name: str,
+        *,
+        subsidiary: str | None = None,
+        currency: str | None = None,
+        email: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> ErpRecordRef:
+        """Upsert the customer by external id (the Salesforce account's id, say)."""
+        body = {
+            "companyName": name,
+            "subsidiary": _ref(subsidiary),
+            "currency": _ref(currency),
+            "email": email,
+            **(fields or {}),
+        }
+        record_id = await self.upsert(CUSTOMER, external_id, body)
+        return ErpRecordRef(id=record_id, external_id=external_id)
+
+    async def ensure_item(
+        self,
+        external_id: str,
+        name: str,
+        *,
+        record_type: str = ITEM,
+        fields: Mapping[str, Any] | None = None,
+    ) -> ErpRecordRef:
+        """Upsert an item (by default a service sale item) by external id."""
+        body = {"itemId": name, "displayName": name, **(fields or {})}
+        record_id = await self.upsert(record_type, external_id, body)
+        return ErpRecordRef(id=record_id, external_id=external_id)
+
+    async def post_journal_entry(
+        self,
+        external_id: str,
+        tran_date: date,
+        subsidiary: str,
+        currency: str,
+        lines: Sequence[JournalLine],
+        memo: str | None = None,
+        *,
+        contract_id: str | None = None,
+    ) -> JournalEntry:
+        """Post an entry once: an entry with this external id already there is returned (and
+        must be the same entry, else `IdempotencyConflictError`); a posted entry is never
+        changed. An unbalanced entry is refused here, before anything is sent."""
+        check_external_id(external_id)
+        check_balanced(lines)
+        existing = await self.find(JOURNAL, external_id)
+        if existing is not None:
+            return self._same_entry(existing, external_id, tran_date, lines)
+        body = {
+            "externalId": external_id,
+            "tranDate": tran_date,
+            "subsidiary": _ref(subsidiary),
+            "currency": _ref(currency),
+            "memo": memo,
+            CONTRACT_FIELD: contract_id,
+            "line": {"items": [_line_body(line) for line in lines]},
+        }
+        try:
+            record_id = await self.create(JOURNAL, body)
+        except BusinessError:
+            # Another worker may have posted it between our look-up and our create.
+            existing = await self.find(JOURNAL, external_id)
+            if existing is None:
+                raise
+            return self._same_entry(existing, external_id, tran_date, lines)
+        return _parse(JournalEntry, _entry_data(await self.get(JOURNAL, record_id)), external_id)
+
+    async def get_journal_entry(self, external_id: str) -> JournalEntry:
+        """The entry posted under this external id (`NotFoundError` if none)."""
+        record = await self.get(JOURNAL, f"eid:{check_external_id(external_id)}")
+        return _parse(JournalEntry, _entry_data(record), external_id)
+
+    async def list_journal_entries(self, contract_id: str) -> list[JournalEntry]:
+        """Every entry posted for a contract, in internal-id order."""
+        ids = await self.list_ids(JOURNAL, q=f"{CONTRACT_FIELD} IS {_q_string(contract_id)}")
+        entries = [
+            _parse(JournalEntry, _entry_data(await self.get(JOURNAL, i)), i)
+            for i in sorted(ids, key=_id_order)
+        ]
+        return entries
+
+    async def post_revenue_schedule(
+        self,
+        external_id: str,
+        contract_id: str,
+        fields: Mapping[str, Any],
+    ) -> RevenueScheduleRef:
+        """Upsert the contract's revenue schedule record (`customrecord_q2c_revenue_schedule`).
+
+        Unlike journal entries the schedule is a living document, replaced as amendments land.
+        """
+        body = {"externalId": external_id, CONTRACT_RECORD_FIELD: contract_id, **fields}
+        record_id = await self.upsert(REVENUE_SCHEDULE, external_id, body)
+        return RevenueScheduleRef(id=record_id, external_id=external_id)
+
+    @staticmethod
+    def _same_entry(
+        record: dict[str, Any], external_id: str, tran_date: date, lines: Sequence[JournalLine]
+    ) -> JournalEntry:
+        entry = _parse(JournalEntry, _entry_data(record), external_id)
+        if entry.tran_date != tran_date or _line_key(entry.lines) != _line_key(lines):
+            raise IdempotencyConflictError(
+                SYSTEM,
+                f"journal entry {external_id} was posted before with other date or lines",
+                code="EXTERNAL_ID_CONFLICT",
+            )
+        return entry
+
+    # generic record API
+
+    async def get(self, record_type: str, record_id: str) -> dict[str, Any]:
+        """A record by internal id or `eid:<externalId>`, sublists expanded."""
+        path = f"{RECORD}/{record_type}/{record_id}"
+        response = await self.api.request("GET", path, params={"expandSubResources": "true"})
+        body = _json(response)
+        if not isinstance(body, dict):
+            raise TransientError(SYSTEM, f"GET {path}: answer is not an object", code="bad_json")
+        return body
+
+    async def find(self, record_type: str, external_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.get(record_type, f"eid:{check_external_id(external_id)}")
+        except NotFoundError:
+            return None
+
+    async def create(self, record_type: str, body: Mapping[str, Any]) -> str:
+        """POST a record; the answer is 204 with its `Location`: returns the internal id."""
+        response = await self.api.request("POST", f"{RECORD}/{record_type}", json=_wire(body))
+        return _location_id(response)
+
+    async def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any]) -> str:
+        """PUT by `eid:` (create or update, idempotent); returns the internal id."""
+        path = f"{RECORD}/{record_type}/eid:{check_external_id(external_id)}"
+        response = await self.api.request("PUT", path, json=_wire(body))
+        if response.headers.get("Location"):
+            return _location_id(response)
+        found = await self.get(record_type, f"eid:{external_id}")
+        return str(found["id"])
+
+    async def list_ids(self, record_type: str, q: str | None = None) -> list[str]:
+        """Internal ids of every record matching the `q` filter, following `hasMore` pages."""
+        ids: list[str] = []
+        offset = 0
+        while True:
+            params: dict[str, str | int] = {"limit": 1000, "offset": offset}
+            if q:
+                params["q"] = q
+            page = _json(await self.api.request("GET", f"{RECORD}/{record_type}", params=params))
+            items = page.get("items", []) if isinstance(page, dict) else []
+            ids.extend(str(item["id"]) for item in items if isinstance(item, dict))
+            if not (isinstance(page, dict) and page.get("hasMore")) or not items:
+                return ids
+            offset += len(items)
+
+
+def _ref(value: str | None) -> dict[str, str] | None:
+    return {"id": value} if value is not None else None
+
+
+def _line_body(line: JournalLine) -> dict[str, Any]:
+    return {
+        "account": _ref(line.account),
+        "debit": line.debit if line.debit else None,
+        "credit": line.credit if line.credit else None,
+        "memo": line.memo,
+        "entity": _ref(line.entity),
+    }
+
+
+def _entry_data(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A journal entry record with its `line` sublist flattened to `lines`."""
+    sublist = record.get("line")
+    items = sublist.get("items", []) if isinstance(sublist, Mapping) else sublist or []
+    return {**record, "lines": items}
+
+
+def _line_key(lines: Sequence[JournalLine]) -> list[tuple[str, Decimal, Decimal]]:
+    return sorted((line.account, line.debit, line.credit) for line in lines)
+
+
+def _q_string(value: str) -> str:
+    """A string in a `q=` filter: double-quoted, inner quotes and backslashes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _id_order(record_id: str) -> tuple[int, str]:
+    return (int(record_id), "") if record_id.isdigit() else (0, record_id)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError as exc:
+        raise TransientError(SYSTEM, f"answer is not JSON: {exc}", code="bad_json") from exc
+
+
+def _location_id(response: httpx.Response) -> str:
+    location = str(response.headers.get("Location", ""))
+    record_id = location.rstrip("/").rsplit("/", 1)[-1]
+    if not location or not record_id:
+        raise TransientError(SYSTEM, "create answered without a Location", code="bad_answer")
+    return record_id
+
+
+def _wire(value: Any) -> Any:
+    """Body values on the wire: Decimal as an exact JSON number, dates as ISO strings."""
+    if isinstance(value, Mapping):
+        return {k: _wire(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_wire(v) for v in value]
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        number = float(value)
+        if Decimal(repr(number)) != value:
+            raise BusinessError(SYSTEM, f"{value} cannot be sent exactly", code="PRECISION")
+        return number
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _parse(model: type[_M], data: Any, what: str) -> _M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BusinessError(
+            SYSTEM, f"{what}: {where}: {first['msg']}", code="INVALID_RECORD"
+        ) from None
