@@ -1,0 +1,141 @@
+"""Money arithmetic: ISO 4217 minor units, half-up rounding and largest-remainder allocation.
+
+Inside the engine amounts are integers of minor units (cents, yen, fils), which keeps every sum
+exact and fast; `Decimal` is used at the edges (models, reports). Rounding works on exact
+rationals (numerator, denominator), so a tie is always a real tie and never a float artefact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+
+from babel.numbers import get_currency_precision, is_currency
+
+from domain.errors import InputError
+
+__all__ = [
+    "UnknownCurrencyError",
+    "allocate",
+    "allocate_minor",
+    "currency_exponent",
+    "format_minor",
+    "from_minor",
+    "is_known_currency",
+    "ratio",
+    "round_half_up",
+    "round_money",
+    "to_minor",
+]
+
+
+class UnknownCurrencyError(InputError):
+    """The code is not an ISO 4217 currency known to the CLDR data shipped with babel."""
+
+
+def is_known_currency(code: str) -> bool:
+    """True for an upper-case ISO 4217 code (current or historical) that CLDR knows."""
+    return len(code) == 3 and code.isupper() and bool(is_currency(code))
+
+
+@lru_cache(maxsize=512)
+def currency_exponent(code: str) -> int:
+    """Number of minor-unit digits of an ISO 4217 currency (JPY 0, USD 2, KWD 3)."""
+    if not is_known_currency(code):
+        raise UnknownCurrencyError(f"unknown currency {code!r} (expected an ISO 4217 code)")
+    return int(get_currency_precision(code))
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded to an integer, ties away from zero (ROUND_HALF_UP)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    if numerator >= 0:
+        return (2 * numerator + denominator) // (2 * denominator)
+    return -((-2 * numerator + denominator) // (2 * denominator))
+
+
+@lru_cache(maxsize=4096)
+def ratio(value: Decimal) -> tuple[int, int]:
+    """An exact (numerator, denominator) for a finite Decimal; cached because prices repeat."""
+    n, d = value.as_integer_ratio()
+    return n, d
+
+
+def to_minor(amount: Decimal, exponent: int) -> int:
+    """A Decimal amount in minor units, rounded half-up beyond the currency's digits."""
+    n, d = ratio(amount)
+    return round_half_up(n * 10**exponent, d)
+
+
+def from_minor(units: int, exponent: int) -> Decimal:
+    """Minor units back to a Decimal with exactly `exponent` decimal places."""
+    return Decimal(units).scaleb(-exponent) if exponent else Decimal(units)
+
+
+def format_minor(units: int, exponent: int) -> str:
+    """Minor units as a plain string with the currency's decimals: 165411 → '1654.11'."""
+    if exponent == 0:
+        return str(units)
+    sign = "-" if units < 0 else ""
+    digits = str(abs(units)).rjust(exponent + 1, "0")
+    return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round a Decimal half-up to the currency's minor units."""
+    exponent = currency_exponent(currency)
+    return from_minor(to_minor(amount, exponent), exponent)
+
+
+def allocate_minor(total: int, weights: Sequence[Fraction | int]) -> list[int]:
+    """Split `total` minor units in proportion to `weights` so the parts sum exactly to it.
+
+    Largest-remainder method: every part gets the floor of its exact share, then the units left
+    over go one each to the largest remainders, ties to the earlier part. A negative total is split
+    like its absolute value and negated. All-zero weights split the total equally.
+    """
+    count = len(weights)
+    if count == 0:
+        if total:
+            raise ValueError("cannot allocate a non-zero amount over no parts")
+        return []
+    if any(w < 0 for w in weights):
+        raise ValueError("weights must not be negative")
+    sign = -1 if total < 0 else 1
+    magnitude = abs(total)
+    fractions = [Fraction(w) for w in weights]
+    if sum(fractions) == 0:
+        fractions = [Fraction(1)] * count
+    common = 1
+    for f in fractions:
+        common = common * f.denominator // _gcd(common, f.denominator)
+    scaled = [f.numerator * (common // f.denominator) for f in fractions]
+    weight_sum = sum(scaled)
+    parts: list[int] = []
+    remainders: list[int] = []
+    for w in scaled:
+        q, r = divmod(magnitude * w, weight_sum)
+        parts.append(q)
+        remainders.append(r)
+    left = magnitude - sum(parts)
+    if left:
+        order = sorted(range(count), key=lambda i: (-remainders[i], i))
+        for i in order[:left]:
+            parts[i] += 1
+    return [sign * p for p in parts]
+
+
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def allocate(total: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
+    """Decimal front end of `allocate_minor`: split `total` by `weights` in the currency's units."""
+    exponent = currency_exponent(currency)
+    parts = allocate_minor(to_minor(total, exponent), [Fraction(w) for w in weights])
+    return [from_minor(p, exponent) for p in parts]

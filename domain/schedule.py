@@ -1,0 +1,917 @@
+"""The schedule of a contract: a pure function of (contract, amendments, usage).
+
+`build_schedule` runs the contract's business days in order — on each day the amendments
+received that day apply first (arrival order), then the usage of the period that ended the day
+before is invoiced, then the period that starts that day (DESIGN.md §5) — and produces every
+billing document of the contract's life, its performance obligations with their revenue
+tranches, and usage revenue. Reports, journals and posting differences are views of it.
+
+Amounts are integer minor units inside; `Schedule` turns them into `Decimal` at its edges.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from domain.billing import (
+    Charge,
+    block_billing_from,
+    block_fee,
+    one_time_fee,
+    ssp_value,
+    usage_amount,
+)
+from domain.calendar import FREQUENCY_MONTHS, PeriodGrid, month_key
+from domain.documents import (
+    BillingDocument,
+    DocumentLine,
+    JournalEntry,
+    document_journal,
+    revenue_journal,
+)
+from domain.errors import InputError
+from domain.models import Amendment, Contract, UsageRecord
+from domain.money import allocate_minor, currency_exponent, format_minor, from_minor
+from domain.revenue import Obligation, Treatment
+from domain.terms import Block, LineTerms, Terms, apply_amendment, initial_terms
+from domain.validation import check_amendment, check_contract
+
+__all__ = [
+    "NEGATIVE_REMAINING_CONSIDERATION",
+    "AppliedAmendment",
+    "Attention",
+    "Schedule",
+    "ThreeWay",
+    "build_schedule",
+]
+
+NEGATIVE_REMAINING_CONSIDERATION = "negative_remaining_consideration"
+
+Status = Literal["Active", "Cancelled", "Expired", "NeedsAttention"]
+
+RANK_USAGE, RANK_AMENDMENT, RANK_PERIOD, RANK_ONE_TIME = 0, 1, 2, 3
+
+
+def _d(ordinal: int) -> date:
+    return date.fromordinal(ordinal)
+
+
+@dataclass(slots=True)
+class Doc:
+    """A billing document inside the engine (amounts in minor units, dates as ordinals)."""
+
+    key: str
+    source: Literal["period", "usage", "amendment", "one_time"]
+    day: int
+    available_on: int
+    first: int
+    last: int
+    charges: list[Charge]
+    total: int
+    rank: int
+    seq: int
+    amendment_id: str | None = None
+
+    @property
+    def kind(self) -> Literal["invoice", "credit_note"]:
+        return "invoice" if self.total > 0 else "credit_note"
+
+    @property
+    def non_usage_total(self) -> int:
+        return sum(c.amount for c in self.charges if c.kind != "usage")
+
+
+@dataclass(frozen=True, slots=True)
+class Attention:
+    """An amendment the schedule could not apply; the contract parks for an operator."""
+
+    amendment_id: str
+    effective_date: date
+    received_on: date
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedAmendment:
+    """How one amendment was treated (`refused` when it parked the contract)."""
+
+    amendment_id: str
+    effective_date: date
+    received_on: date
+    kind: Literal["separate", "prospective", "cancellation", "none", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreeWay:
+    """The reconciliation figures of a contract on a date (deferred < 0: a contract asset)."""
+
+    as_of: date
+    transaction_price: Decimal
+    billed: Decimal
+    recognized: Decimal
+    deferred: Decimal
+
+
+class Schedule:
+    """Everything a contract bills and recognizes over its life, as the amendments left it."""
+
+    def __init__(
+        self,
+        contract: Contract,
+        exponent: int,
+        terms: Terms,
+        docs: list[Doc],
+        obligations: list[Obligation],
+        usage_revenue: list[tuple[int, int]],
+        attention: list[Attention],
+        amendments: list[AppliedAmendment],
+        cancellation: tuple[int, int] | None,
+    ) -> None:
+        self.contract = contract
+        self.currency = contract.currency
+        self.exponent = exponent
+        self.terms = terms
+        self.docs = docs
+        self.obligations = obligations
+        self.usage_revenue = usage_revenue
+        self.attention = attention
+        self.amendments = amendments
+        self.cancellation = cancellation
+        self._months: dict[str, int] | None = None
+        self._documents: list[BillingDocument] | None = None
+
+    # -- dates -------------------------------------------------------------------------------
+
+    @property
+    def start_date(self) -> date:
+        return _d(self.terms.first)
+
+    @property
+    def end_date(self) -> date:
+        """The last day of service (the day before a cancellation takes effect)."""
+        return _d(self.terms.last)
+
+    def money(self, minor: int) -> Decimal:
+        return from_minor(minor, self.exponent)
+
+    def text(self, minor: int) -> str:
+        return format_minor(minor, self.exponent)
+
+    # -- revenue -----------------------------------------------------------------------------
+
+    @property
+    def transaction_price_minor(self) -> int:
+        return sum(o.allocated for o in self.obligations)
+
+    @property
+    def transaction_price(self) -> Decimal:
+        """Everything the contract bills except usage, as allocated to its obligations."""
+        return self.money(self.transaction_price_minor)
+
+    def revenue_by_month_minor(self) -> dict[str, int]:
+        """Revenue per calendar month ('YYYY-MM') over the whole term, usage included."""
+        if self._months is not None:
+            return self._months
+        first, last = self.terms.first, self.terms.last
+        days = [t.final_day for o in self.obligations for t in o.tranches]
+        days += [d for d, _ in self.usage_revenue]
+        if days:
+            first = min(first, *days)
+            last = max(last, *days)
+        if last < first:
+            self._months = {}
+            return self._months
+        start = _d(first)
+        end = _d(last)
+        base = start.year * 12 + start.month - 1
+        count = end.year * 12 + end.month - 1 - base + 1
+        month_ends: list[int] = []
+        for i in range(count):
+            y, m = divmod(base + i + 1, 12)
+            month_ends.append(date(y, m + 1, 1).toordinal() - 1)
+        amounts = [0] * count
+        for o in self.obligations:
+            for t in o.tranches:
+                final = t.final_day
+                prev = 0
+                i = _month_index(_d(t.first), base)
+                while i < count:
+                    c = t.cum(month_ends[i])
+                    amounts[i] += c - prev
+                    prev = c
+                    if month_ends[i] >= final:
+                        break
+                    i += 1
+        for day, amount in self.usage_revenue:
+            amounts[_month_index(_d(day), base)] += amount
+        keys = []
+        for i in range(count):
+            y, m = divmod(base + i, 12)
+            keys.append(f"{y:04d}-{m + 1:02d}")
+        self._months = dict(zip(keys, amounts, strict=True))
+        return self._months
+
+    def revenue_by_month(self) -> dict[str, Decimal]:
+        return {k: self.money(v) for k, v in self.revenue_by_month_minor().items()}
+
+    def recognized_through_minor(self, day: date) -> int:
+        d = day.toordinal()
+        total = sum(o.cum(d) for o in self.obligations)
+        return total + sum(a for u, a in self.usage_revenue if u <= d)
+
+    def recognized_through(self, day: date) -> Decimal:
+        """Revenue recognized (by day) on or before `day`, usage included."""
+        return self.money(self.recognized_through_minor(day))
+
+    # -- billing -----------------------------------------------------------------------------
+
+    def billed_through_minor(self, day: date) -> int:
+        d = day.toordinal()
+        return sum(doc.total for doc in self.docs if doc.available_on <= d)
+
+    def billed_through(self, day: date) -> Decimal:
+        """Invoices minus credit notes dated (and known) on or before `day`, usage included."""
+        return self.money(self.billed_through_minor(day))
+
+    def figures(self, as_of: date) -> ThreeWay:
+        """Billed, recognized and deferred (= billed − recognized) as of a date."""
+        billed = self.billed_through_minor(as_of)
+        recognized = self.recognized_through_minor(as_of)
+        return ThreeWay(
+            as_of=as_of,
+            transaction_price=self.transaction_price,
+            billed=self.money(billed),
+            recognized=self.money(recognized),
+            deferred=self.money(billed - recognized),
+        )
+
+    def status(self, as_of: date) -> tuple[Status, str | None]:
+        """(status, attention reason) as of a date, per DESIGN.md §5 conventions."""
+        for a in self.attention:
+            if max(a.effective_date, a.received_on) <= as_of:
+                return "NeedsAttention", a.reason
+        d = as_of.toordinal()
+        if self.cancellation is not None and max(self.cancellation) <= d:
+            return "Cancelled", None
+        if d > self.terms.last:
+            return "Expired", None
+        return "Active", None
+
+    def documents(self) -> list[BillingDocument]:
+        """Every billing document of the contract's life, in issue order."""
+        if self._documents is None:
+            self._documents = [self._document(doc) for doc in self.docs]
+        return self._documents
+
+    def _document(self, doc: Doc) -> BillingDocument:
+        sign = 1 if doc.total > 0 else -1
+        lines = [
+            DocumentLine(
+                obligation_id=c.obligation_id,
+                line_id=c.line_id,
+                product_code=c.product_code,
+                kind=c.kind,
+                description=c.description,
+                quantity=c.quantity,
+                unit_price=c.unit_price,
+                amount=self.money(sign * c.amount),
+                period_start=_d(c.first),
+                period_end=_d(c.last),
+            )
+            for c in doc.charges
+            if c.amount
+        ]
+        return BillingDocument(
+            key=doc.key,
+            contract_id=self.contract.id,
+            kind=doc.kind,
+            source=doc.source,
+            date=_d(doc.day),
+            available_on=_d(doc.available_on),
+            period_start=_d(doc.first),
+            period_end=_d(doc.last),
+            currency=self.currency,
+            lines=lines,
+            total=self.money(abs(doc.total)),
+            amendment_id=doc.amendment_id,
+        )
+
+    def journal_entries(self) -> list[JournalEntry]:
+        """The natural journals of the whole life: one per document, one per month of revenue.
+
+        What is actually posted on a given day (with adjustments for months already posted) is
+        `domain.posting.posting_difference`.
+        """
+        entries = [document_journal(doc) for doc in self.documents()]
+        for month, amount in self.revenue_by_month_minor().items():
+            if amount:
+                entries.append(self.month_journal(month, amount))
+        return entries
+
+    def month_journal(self, month: str, amount: int) -> JournalEntry:
+        """The recognition entry of one month, dated its last day."""
+        year, mon = int(month[:4]), int(month[5:])
+        last = date(year + mon // 12, mon % 12 + 1, 1).toordinal() - 1
+        return revenue_journal(
+            f"journal:revenue:{month}",
+            self.contract.id,
+            _d(last),
+            self.currency,
+            self.money(amount),
+            f"revenue recognized in {month}",
+        )
+
+
+def _month_index(day: date, base: int) -> int:
+    return day.year * 12 + day.month - 1 - base
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def _order_amendments(amendments: Sequence[Amendment]) -> list[tuple[int, Amendment]]:
+    seen: dict[str, int] = {}
+    for i, a in enumerate(amendments):
+        check_amendment(a, f"amendments[{i}]")
+        if a.id in seen:
+            raise InputError(
+                f"amendments[{i}].id: duplicate amendment id {a.id!r} "
+                f"(also amendments[{seen[a.id]}])"
+            )
+        seen[a.id] = i
+    ordered = sorted(
+        enumerate(amendments), key=lambda ia: (ia[1].effective_date, ia[1].received, ia[0])
+    )
+    for (_, prev), (i, cur) in itertools.pairwise(ordered):
+        if cur.received < prev.received:
+            raise InputError(
+                f"amendments[{i}].received_on: {cur.id} takes effect on {cur.effective_date}, "
+                f"after {prev.id} ({prev.effective_date}), but was received before it; "
+                "amendments must arrive in the order they take effect"
+            )
+    return ordered
+
+
+class _Builder:
+    """Runs the business days of one contract. Private: use `build_schedule`."""
+
+    def __init__(self, contract: Contract, usage: Sequence[UsageRecord]) -> None:
+        self.contract = contract
+        self.exp = currency_exponent(contract.currency)
+        self.grid = PeriodGrid(contract.start_date, FREQUENCY_MONTHS[contract.billing_frequency])
+        self.terms = initial_terms(contract)
+        self.history: list[tuple[int, Terms]] = [(self.terms.first, self.terms)]
+        self.docs: list[Doc] = []
+        self.seq = 0
+        self.billed_periods: list[int] = []
+        self.next_period = 0
+        self.one_time_billed: set[str] = set()
+        self.billed_non_usage = 0
+        self.obligations: dict[str, Obligation] = {}
+        self.usage_revenue: list[tuple[int, int]] = []
+        self.attention: list[Attention] = []
+        self.applied: list[AppliedAmendment] = []
+        self.cancellation: tuple[int, int] | None = None
+        self.usage = usage
+        self.usage_by_period: dict[int, list[tuple[int, int, UsageRecord]]] = {}
+
+    # -- usage records -------------------------------------------------------------------------
+
+    def group_usage(self, amendments: Sequence[Amendment]) -> None:
+        kinds = {line.id: line.kind for line in self.contract.lines}
+        for a in amendments:
+            for line in a.add_lines:
+                kinds.setdefault(line.id, line.kind)
+        first = self.terms.first
+        for i, rec in enumerate(self.usage):
+            kind = kinds.get(rec.line_id)
+            if kind is None:
+                raise InputError(f"usage[{i}].line_id: unknown line {rec.line_id!r}")
+            if kind != "usage":
+                raise InputError(f"usage[{i}].line_id: line {rec.line_id!r} is not a usage line")
+            day = rec.date.toordinal()
+            if day < first:
+                raise InputError(
+                    f"usage[{i}].date: {rec.date} is before the start of the term "
+                    f"{self.contract.start_date}"
+                )
+            j = self.grid.index_of(day)
+            self.usage_by_period.setdefault(j, []).append((day, i, rec))
+
+    def check_usage(self) -> None:
+        terms = self.terms
+        for i, rec in enumerate(self.usage):
+            day = rec.date.toordinal()
+            if day > terms.last:
+                raise InputError(
+                    f"usage[{i}].date: {rec.date} is outside the term "
+                    f"{_d(terms.first)}..{_d(terms.last)}"
+                )
+            line = terms.lines.get(rec.line_id)
+            if line is None or not line.first <= day <= line.last:
+                raise InputError(
+                    f"usage[{i}].date: line {rec.line_id!r} is not in service on {rec.date}"
+                )
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def add_doc(
+        self,
+        key: str,
+        source: Literal["period", "usage", "amendment", "one_time"],
+        day: int,
+        available_on: int,
+        first: int,
+        last: int,
+        charges: list[Charge],
+        rank: int,
+        amendment_id: str | None = None,
+    ) -> int:
+        total = sum(c.amount for c in charges)
+        if total:
+            self.seq += 1
+            self.docs.append(
+                Doc(
+                    key,
+                    source,
+                    day,
+                    available_on,
+                    first,
+                    last,
+                    charges,
+                    total,
+                    rank,
+                    self.seq,
+                    amendment_id,
+                )
+            )
+            self.billed_non_usage += sum(c.amount for c in charges if c.kind != "usage")
+        return total
+
+    def sub_charge(
+        self,
+        line: LineTerms,
+        block: Block,
+        index: int,
+        first: int,
+        last: int,
+        sign: int,
+        amount: int,
+        note: str,
+    ) -> Charge:
+        grid = self.grid
+        lo = max(first, grid.start(index), block.first or first)
+        hi = min(last, grid.end(index), block.last or last)
+        qty = block.qty_at(lo)
+        desc = f"{line.product_code} {_d(lo)}..{_d(hi)}{note}"
+        return Charge(
+            block.obligation_id,
+            line.id,
+            line.product_code,
+            "subscription",
+            desc,
+            qty,
+            line.price,
+            sign * amount,
+            lo,
+            hi,
+        )
+
+    def one_time_charge(
+        self, line: LineTerms, block: Block, sign: int, amount: int, note: str = ""
+    ) -> Charge:
+        day = block.first if block.first is not None else line.first
+        qty = block.pieces[0].qty if block.pieces else Decimal(0)
+        return Charge(
+            block.obligation_id,
+            line.id,
+            line.product_code,
+            "one_time",
+            f"{line.product_code} delivered {_d(day)}{note}",
+            qty,
+            line.price,
+            sign * amount,
+            day,
+            day,
+        )
+
+    def bill_period(self, index: int, processed_on: int) -> None:
+        grid, terms = self.grid, self.terms
+        first, last = grid.start(index), min(grid.end(index), terms.last)
+        charges: list[Charge] = []
+        for line, block in terms.blocks():
+            if not block.pieces:
+                continue
+            if line.kind == "subscription":
+                if block.pieces[0].first > last or block.pieces[-1].last < first:
+                    continue
+                amount = block_fee(line.price, block, grid, index, first, last, self.exp)
+                if amount:
+                    charges.append(self.sub_charge(line, block, index, first, last, 1, amount, ""))
+            elif block.pieces[0].first == first and block.obligation_id not in self.one_time_billed:
+                self.one_time_billed.add(block.obligation_id)
+                amount = one_time_fee(line.price, block.pieces[0].qty, self.exp)
+                if amount:
+                    charges.append(self.one_time_charge(line, block, 1, amount))
+        self.billed_periods.append(index)
+        self.add_doc(
+            f"invoice:{_d(first)}", "period", first, processed_on, first, last, charges, RANK_PERIOD
+        )
+
+    def bill_one_time_due(self, day: int) -> None:
+        """One-time fees whose date has come and that no period invoice or amendment billed."""
+        due: dict[int, list[Charge]] = {}
+        for line, block in self.terms.blocks():
+            if line.kind != "one_time" or not block.pieces:
+                continue
+            s = block.pieces[0].first
+            if s <= day and block.obligation_id not in self.one_time_billed:
+                self.one_time_billed.add(block.obligation_id)
+                amount = one_time_fee(line.price, block.pieces[0].qty, self.exp)
+                if amount:
+                    due.setdefault(s, []).append(self.one_time_charge(line, block, 1, amount))
+        for s in sorted(due):
+            self.add_doc(f"one_time:{_d(s)}", "one_time", s, day, s, s, due[s], RANK_ONE_TIME)
+
+    def next_one_time(self) -> int | None:
+        best: int | None = None
+        for line, block in self.terms.blocks():
+            if (
+                line.kind == "one_time"
+                and block.pieces
+                and block.obligation_id not in self.one_time_billed
+            ):
+                s = block.pieces[0].first
+                if best is None or s < best:
+                    best = s
+        return best
+
+    def usage_end(self, index: int) -> int:
+        return min(self.grid.end(index), self.terms.last)
+
+    def bill_usage(self, index: int, processed_on: int) -> None:
+        end = self.usage_end(index)
+        snapshot = self.history[0][1]
+        for eff, snap in self.history:
+            if eff <= end:
+                snapshot = snap
+        records = sorted(self.usage_by_period.pop(index), key=lambda r: (r[0], r[1]))
+        by_line: dict[str, list[tuple[int, int, UsageRecord]]] = {}
+        for r in records:
+            by_line.setdefault(r[2].line_id, []).append(r)
+        charges: list[Charge] = []
+        first = self.grid.start(index)
+        for line_id, recs in by_line.items():
+            line = snapshot.lines.get(line_id)
+            if line is None:
+                continue  # refused by check_usage
+            used = Decimal(0)
+            recognized = 0
+            for day, _, rec in recs:
+                used += rec.quantity
+                over = used - line.included
+                amount = usage_amount(over, line.price, self.exp) if over > 0 else 0
+                if amount != recognized:
+                    self.usage_revenue.append((day, amount - recognized))
+                    recognized = amount
+            if recognized:
+                over = used - line.included
+                charges.append(
+                    Charge(
+                        None,
+                        line_id,
+                        line.product_code,
+                        "usage",
+                        f"{line.product_code} usage {_d(first)}..{_d(end)}: "
+                        f"{used} used, {line.included} included",
+                        over,
+                        line.price,
+                        recognized,
+                        first,
+                        end,
+                    )
+                )
+        self.add_doc(
+            f"usage:{_d(end + 1)}", "usage", end + 1, processed_on, first, end, charges, RANK_USAGE
+        )
+
+    # -- revenue -------------------------------------------------------------------------------
+
+    def tranche_for(
+        self, ob: Obligation, line: LineTerms, block: Block, first: int, amount: int
+    ) -> None:
+        if line.kind == "one_time":
+            ob.add_point(block.pieces[0].first, amount)
+        else:
+            assert block.last is not None
+            ob.add_straight_line(max(first, block.first or first), block.last, amount)
+
+    def obligation(self, line: LineTerms, block: Block, treatment: Treatment) -> Obligation:
+        ob = self.obligations.get(block.obligation_id)
+        if ob is None:
+            kind: Literal["subscription", "one_time"] = (
+                "one_time" if line.kind == "one_time" else "subscription"
+            )
+            ob = Obligation(block.obligation_id, line.id, line.product_code, kind, treatment)
+            self.obligations[block.obligation_id] = ob
+        return ob
+
+    def book(self) -> None:
+        """The allocation at booking: the projected billing shared out by relative SSP."""
+        blocks = self.terms.blocks()
+        tp = self.projected(self.terms, 0, set())
+        weights = [ssp_value(line, b, self.grid, self.terms.first) for line, b in blocks]
+        shares = allocate_minor(tp, weights) if blocks else []
+        for (line, block), share in zip(blocks, shares, strict=True):
+            ob = self.obligation(line, block, "original")
+            if block.pieces:
+                self.tranche_for(ob, line, block, self.terms.first, share)
+
+    def projected(self, terms: Terms, from_index: int, exclude: set[str]) -> int:
+        """What `terms` will bill from period `from_index` on, plus one-time fees not billed."""
+        total = 0
+        for line, block in terms.blocks():
+            total += self.projected_block(line, block, from_index, exclude)
+        return total
+
+    def projected_block(
+        self, line: LineTerms, block: Block, from_index: int, exclude: set[str]
+    ) -> int:
+        if line.kind == "one_time":
+            if (
+                block.pieces
+                and block.obligation_id not in self.one_time_billed
+                and block.obligation_id not in exclude
+            ):
+                return one_time_fee(line.price, block.pieces[0].qty, self.exp)
+            return 0
+        return block_billing_from(line, block, self.grid, from_index, self.exp)
+
+    def true_up(self, old: Terms, eff: int, amount: int) -> None:
+        """Recognize `amount` on the last day of service, shared by SSP over the days cut."""
+        if not amount:
+            return
+        day = eff - 1
+        active = [
+            (line, b)
+            for line, b in old.blocks()
+            if line.kind == "subscription" and b.qty_at(day) > 0
+        ]
+        if not active:
+            active = [(line, b) for line, b in old.blocks() if b.obligation_id in self.obligations]
+        if not active:
+            raise InputError(
+                f"cannot recognize {format_minor(amount, self.exp)} on {_d(day)}: "
+                "no obligation is in service"
+            )
+        weights = [ssp_value(line, b, self.grid, eff) for line, b in active]
+        day = max(day, self.terms.first)
+        for (line, b), share in zip(active, allocate_minor(amount, weights), strict=True):
+            self.obligation(line, b, "original").add_point(day, share)
+
+    # -- amendments ----------------------------------------------------------------------------
+
+    def amend(self, index: int, amendment: Amendment) -> None:
+        path = f"amendments[{index}]"
+        old = self.terms
+        new, mod = apply_amendment(old, amendment, path)
+        eff = amendment.effective_date.toordinal()
+        received = amendment.received.toordinal()
+        record = AppliedAmendment(
+            amendment.id, amendment.effective_date, amendment.received, mod.kind
+        )
+        if not mod.changed:
+            self.applied.append(record)
+            return
+        grid, exp = self.grid, self.exp
+        charges: list[Charge] = []
+        doc_first, doc_last = eff, eff
+        windows = False
+        horizon = max(old.last, new.last)
+        # Re-bill every invoiced period from the effective date on: old fee out, new fee in.
+        for j in self.billed_periods:
+            p_first, p_last = grid.start(j), grid.end(j)
+            if p_last < eff:
+                continue
+            w_first, w_last = max(eff, p_first), min(p_last, horizon)
+            if w_first > w_last:
+                continue
+            before = {
+                b.obligation_id: (ln, b) for ln, b in old.blocks() if ln.kind == "subscription"
+            }
+            after = {
+                b.obligation_id: (ln, b) for ln, b in new.blocks() if ln.kind == "subscription"
+            }
+            touched = False
+            for oid in list(before) + [o for o in after if o not in before]:
+                o_amt = n_amt = 0
+                if oid in before:
+                    ln, b = before[oid]
+                    o_amt = block_fee(ln.price, b, grid, j, w_first, w_last, exp)
+                if oid in after:
+                    ln2, b2 = after[oid]
+                    n_amt = block_fee(ln2.price, b2, grid, j, w_first, w_last, exp)
+                if o_amt == n_amt:
+                    continue
+                touched = True
+                if o_amt:
+                    ln, b = before[oid]
+                    charges.append(
+                        self.sub_charge(ln, b, j, w_first, w_last, -1, o_amt, " (previous terms)")
+                    )
+                if n_amt:
+                    ln2, b2 = after[oid]
+                    charges.append(self.sub_charge(ln2, b2, j, w_first, w_last, 1, n_amt, ""))
+            if touched:
+                if not windows:
+                    doc_first, doc_last, windows = w_first, w_last, True
+                doc_first, doc_last = min(doc_first, w_first), max(doc_last, w_last)
+        # One-time fees: re-bill those billed for a day from the effective date on, and bill
+        # those whose day has passed (or is today, off a period start) on this document.
+        before_ot = {b.obligation_id: (ln, b) for ln, b in old.blocks() if ln.kind == "one_time"}
+        after_ot = {b.obligation_id: (ln, b) for ln, b in new.blocks() if ln.kind == "one_time"}
+        on_doc: set[str] = set()
+        for oid in list(before_ot) + [o for o in after_ot if o not in before_ot]:
+            if oid in self.one_time_billed:
+                ln, b = before_ot.get(oid) or after_ot[oid]
+                if not b.pieces or b.pieces[0].first < eff:
+                    continue
+                o_amt = one_time_fee(ln.price, b.pieces[0].qty, exp) if oid in before_ot else 0
+                n_amt = 0
+                if oid in after_ot and after_ot[oid][1].pieces:
+                    ln2, b2 = after_ot[oid]
+                    n_amt = one_time_fee(ln2.price, b2.pieces[0].qty, exp)
+                if o_amt != n_amt:
+                    if o_amt:
+                        charges.append(self.one_time_charge(ln, b, -1, o_amt, " (previous terms)"))
+                    if n_amt:
+                        ln2, b2 = after_ot[oid]
+                        charges.append(self.one_time_charge(ln2, b2, 1, n_amt))
+                continue
+            if oid not in after_ot or not after_ot[oid][1].pieces:
+                continue
+            ln2, b2 = after_ot[oid]
+            s = b2.pieces[0].first
+            period_start = grid.start(grid.index_of(s)) == s
+            if s < received or (s == eff == received and not period_start):
+                on_doc.add(oid)
+                amount = one_time_fee(ln2.price, b2.pieces[0].qty, exp)
+                if amount:
+                    charges.append(self.one_time_charge(ln2, b2, 1, amount))
+        total = sum(c.amount for c in charges)
+        tp = self.billed_non_usage + total + self.projected(new, self.next_period, on_doc)
+
+        kind = mod.kind
+        if kind == "separate":
+            parts = [(ln, b) for ln, b in new.blocks() if b.obligation_id in mod.new_obligations]
+            billed = []
+            for ln, b in parts:
+                on_this = sum(c.amount for c in charges if c.obligation_id == b.obligation_id)
+                billed.append(on_this + self.projected_block(ln, b, self.next_period, on_doc))
+            weights = [ssp_value(ln, b, grid, b.first or eff) for ln, b in parts]
+            for (ln, b), share in zip(parts, allocate_minor(sum(billed), weights), strict=True):
+                ob = self.obligation(ln, b, "separate")
+                if b.pieces:
+                    self.tranche_for(ob, ln, b, eff, share)
+        elif kind == "prospective":
+            recognized = sum(o.cum(eff - 1) for o in self.obligations.values())
+            remainder = tp - recognized
+            if remainder < 0:
+                self.attention.append(
+                    Attention(
+                        amendment.id,
+                        amendment.effective_date,
+                        amendment.received,
+                        NEGATIVE_REMAINING_CONSIDERATION,
+                        f"{amendment.id} would leave {format_minor(remainder, exp)} "
+                        f"{self.contract.currency} to recognize from {amendment.effective_date}: "
+                        f"the new transaction price {format_minor(tp, exp)} is less than the "
+                        f"{format_minor(recognized, exp)} already recognized",
+                    )
+                )
+                self.applied.append(
+                    AppliedAmendment(
+                        amendment.id, amendment.effective_date, amendment.received, "refused"
+                    )
+                )
+                return
+            for o in self.obligations.values():
+                o.cut(eff - 1)
+            delivering = [
+                (ln, b)
+                for ln, b in new.blocks()
+                if b.pieces
+                and (
+                    b.pieces[-1].last >= eff
+                    if ln.kind == "subscription"
+                    else b.pieces[0].first >= eff
+                )
+            ]
+            if delivering:
+                weights = [ssp_value(ln, b, grid, eff) for ln, b in delivering]
+                for (ln, b), share in zip(
+                    delivering, allocate_minor(remainder, weights), strict=True
+                ):
+                    ob = self.obligation(ln, b, "prospective")
+                    ob.treatment = "prospective"
+                    self.tranche_for(ob, ln, b, eff, share)
+            else:
+                self.true_up(old, eff, remainder)
+        elif kind == "cancellation":
+            recognized = sum(o.cum(eff - 1) for o in self.obligations.values())
+            for o in self.obligations.values():
+                o.cut(eff - 1)
+            self.true_up(old, eff, tp - recognized)
+            self.cancellation = (eff, received)
+        # Commit.
+        self.one_time_billed |= on_doc
+        self.terms = new
+        self.history.append((eff, new))
+        self.applied.append(record)
+        self.add_doc(
+            f"amendment:{amendment.id}",
+            "amendment",
+            eff,
+            received,
+            doc_first,
+            doc_last,
+            charges,
+            RANK_AMENDMENT,
+            amendment.id,
+        )
+
+    # -- the days ------------------------------------------------------------------------------
+
+    def run(self, ordered: list[tuple[int, Amendment]]) -> None:
+        self.book()
+        grid = self.grid
+        k, n = 0, len(ordered)
+        pending = sorted(self.usage_by_period)
+        while True:
+            terms = self.terms
+            candidates: list[int] = []
+            start = grid.start(self.next_period)
+            if start <= terms.last:
+                candidates.append(start)
+            if k < n:
+                candidates.append(ordered[k][1].received.toordinal())
+            if pending:
+                candidates.append(self.usage_end(pending[0]) + 1)
+            one_time = self.next_one_time()
+            if one_time is not None:
+                candidates.append(one_time)
+            if not candidates:
+                break
+            day = min(candidates)
+            while k < n and ordered[k][1].received.toordinal() == day:
+                self.amend(*ordered[k])
+                k += 1
+            while pending and self.usage_end(pending[0]) < day:
+                self.bill_usage(pending.pop(0), day)
+            while True:
+                start = grid.start(self.next_period)
+                if start > day or start > self.terms.last:
+                    break
+                self.bill_period(self.next_period, day)
+                self.next_period += 1
+            self.bill_one_time_due(day)
+
+
+def build_schedule(
+    contract: Contract,
+    amendments: Sequence[Amendment] = (),
+    usage: Sequence[UsageRecord] = (),
+) -> Schedule:
+    """The whole-life schedule of a contract, its amendments and its usage.
+
+    Raises `InputError` (naming the field path) for input §5 refuses; an amendment whose
+    prospective remainder would be negative is not applied and is reported in `attention`.
+    """
+    check_contract(contract)
+    ordered = _order_amendments(amendments)
+    builder = _Builder(contract, usage)
+    builder.group_usage(amendments)
+    builder.run(ordered)
+    builder.check_usage()
+    builder.docs.sort(key=lambda doc: (doc.day, doc.rank, doc.seq))
+    return Schedule(
+        contract=contract,
+        exponent=builder.exp,
+        terms=builder.terms,
+        docs=builder.docs,
+        obligations=list(builder.obligations.values()),
+        usage_revenue=builder.usage_revenue,
+        attention=builder.attention,
+        amendments=builder.applied,
+        cancellation=builder.cancellation,
+    )
+
+
+def month_of(day: date) -> str:
+    return month_key(day)
