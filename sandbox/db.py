@@ -12,13 +12,40 @@ from sqlalchemy import Engine, create_engine, delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import registry
 from sqlalchemy.pool import StaticPool
-from sqlmodel import SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 SETTING = "Q2C_SANDBOX_DATABASE_URL"
 
 
 class SandboxModel(SQLModel, registry=registry()):
     """Base of every sandbox table (`class Foo(SandboxModel, table=True)`)."""
+
+
+class SandboxSequence(SandboxModel, table=True):
+    """Counters behind the ids the sandboxes hand out, so ids are deterministic after a reset."""
+
+    __tablename__ = "sandbox_sequence"
+
+    name: str = Field(primary_key=True)
+    value: int = 0
+
+
+def next_value(session: Session, name: str) -> int:
+    """The next value of a named counter (1, 2, ...), inside the caller's transaction."""
+    row = session.get(SandboxSequence, name)
+    if row is None:
+        row = SandboxSequence(name=name, value=0)
+    row.value += 1
+    session.add(row)
+    session.flush()
+    return row.value
+
+
+def clear_sequences(engine: Engine, prefix: str) -> None:
+    """Restart the counters whose name starts with `prefix` (an app's reset)."""
+    with engine.begin() as conn:
+        table = SandboxSequence.__table__  # type: ignore[attr-defined]
+        conn.execute(delete(table).where(table.c.name.startswith(prefix)))
 
 
 def make_sandbox_engine(url: str) -> Engine:
