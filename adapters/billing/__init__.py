@@ -1,0 +1,36 @@
+"""The billing platform (Stripe API shape): `BillingAdapter` and what it returns."""
+
+from adapters.billing.client import BillingAdapter, stored_key
+from adapters.billing.failures import WebhookSignatureError
+from adapters.billing.money import from_minor_units, to_minor_units, unit_amount_minor
+from adapters.billing.records import (
+    BillingCreditNote,
+    BillingCreditNoteLine,
+    BillingCustomer,
+    BillingEvent,
+    BillingInvoice,
+    BillingInvoiceLine,
+    BillingPrice,
+    BillingProduct,
+    CreditLine,
+    InvoiceLine,
+)
+
+__all__ = [
+    "BillingAdapter",
+    "BillingCreditNote",
+    "BillingCreditNoteLine",
+    "BillingCustomer",
+    "BillingEvent",
+    "BillingInvoice",
+    "BillingInvoiceLine",
+    "BillingPrice",
+    "BillingProduct",
+    "CreditLine",
+    "InvoiceLine",
+    "WebhookSignatureError",
+    "from_minor_units",
+    "stored_key",
+    "to_minor_units",
+    "unit_amount_minor",
+]
