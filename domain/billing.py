@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -39,12 +40,21 @@ class Charge:
     line_id: str
     product_code: str
     kind: LineKind
-    description: str
+    note: str
     quantity: Decimal
     unit_price: Decimal
     amount: int
     first: int
     last: int
+
+    def describe(self) -> str:
+        """The line's text on the document (built only when a document is rendered)."""
+        if self.kind == "usage":
+            return self.note
+        first = date.fromordinal(self.first)
+        if self.kind == "one_time":
+            return f"{self.product_code} delivered {first}{self.note}"
+        return f"{self.product_code} {first}..{date.fromordinal(self.last)}{self.note}"
 
 
 @lru_cache(maxsize=8192)
@@ -142,24 +152,27 @@ def ssp_value(line: LineTerms, block: Block, grid: PeriodGrid, from_day: int) ->
     Valued exactly like its fees: `qty × ssp × months / 12` per whole period and prorated by
     days within a period. A one-time block is worth `qty × ssp` if not yet delivered.
     """
-    ssp = Fraction(line.effective_ssp)
+    sn, sd = ratio(line.effective_ssp)
     if line.kind == "one_time":
-        return sum(
-            (Fraction(p.qty) * ssp for p in block.pieces if p.first >= from_day), Fraction(0)
-        )
+        qty = sum((p.qty for p in block.pieces if p.first >= from_day), Decimal(0))
+        qn, qd = ratio(qty)
+        return Fraction(sn * qn, sd * qd)
     months = grid.months
-    units = Fraction(0)  # Σ qty × months × (days / period days)
+    value = Fraction(0)
     for p in block.pieces:
-        first = max(p.first, from_day)
+        first = p.first if p.first > from_day else from_day
         if first > p.last:
             continue
-        qty = Fraction(p.qty)
         i_first = grid.index_of(first)
         i_last = grid.index_of(p.last)
+        # days served / days in the period, summed over the periods: N / D
         if i_first == i_last:
-            units += qty * months * Fraction(p.last - first + 1, grid.days(i_first))
-            continue
-        units += qty * months * Fraction(grid.end(i_first) - first + 1, grid.days(i_first))
-        units += qty * months * Fraction(p.last - grid.start(i_last) + 1, grid.days(i_last))
-        units += qty * months * (i_last - i_first - 1)
-    return units * ssp / 12
+            n, d = p.last - first + 1, grid.days(i_first)
+        else:
+            pa, pb = grid.days(i_first), grid.days(i_last)
+            a = grid.end(i_first) - first + 1
+            b = p.last - grid.start(i_last) + 1
+            n, d = (i_last - i_first - 1) * pa * pb + a * pb + b * pa, pa * pb
+        qn, qd = ratio(p.qty)
+        value += Fraction(sn * qn * months * n, sd * qd * 12 * d)
+    return value

@@ -8,6 +8,7 @@ ends. Dates are handled as proleptic ordinals where arithmetic matters, which is
 from __future__ import annotations
 
 import calendar as _stdcal
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -106,6 +107,12 @@ def period_index_containing(anchor: date, months: int, day: date) -> int:
     return index
 
 
+@lru_cache(maxsize=4096)
+def _first_anchors(anchor: date, months: int) -> tuple[int, ...]:
+    """Ordinals of the first anchors (about four years): contracts often share start dates."""
+    return tuple(add_months(anchor, i * months).toordinal() for i in range(48 // months + 2))
+
+
 class PeriodGrid:
     """The billing periods of one contract as ordinals: fast lookups for the schedule's loops.
 
@@ -118,7 +125,7 @@ class PeriodGrid:
     def __init__(self, anchor: date, months: int) -> None:
         self._anchor = anchor
         self.months = months
-        self._starts: list[int] = [anchor.toordinal()]
+        self._starts: list[int] = list(_first_anchors(anchor, months))
 
     def _ensure(self, index: int) -> None:
         starts = self._starts
@@ -126,27 +133,25 @@ class PeriodGrid:
             starts.append(add_months(self._anchor, len(starts) * self.months).toordinal())
 
     def start(self, index: int) -> int:
-        self._ensure(index)
-        return self._starts[index]
+        try:
+            return self._starts[index]
+        except IndexError:
+            self._ensure(index)
+            return self._starts[index]
 
     def end(self, index: int) -> int:
-        self._ensure(index)
-        return self._starts[index + 1] - 1
+        try:
+            return self._starts[index + 1] - 1
+        except IndexError:
+            self._ensure(index)
+            return self._starts[index + 1] - 1
 
     def days(self, index: int) -> int:
-        self._ensure(index)
-        return self._starts[index + 1] - self._starts[index]
+        return self.end(index) - self.start(index) + 1
 
     def index_of(self, day: int) -> int:
         """Index of the period containing ordinal `day` (the anchor's period for earlier days)."""
         starts = self._starts
         while starts[-1] <= day:
             starts.append(add_months(self._anchor, len(starts) * self.months).toordinal())
-        lo, hi = 0, len(starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if starts[mid] <= day:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return max(0, bisect_right(starts, day) - 1)

@@ -104,6 +104,8 @@ def allocate_minor(total: int, weights: Sequence[Fraction | int]) -> list[int]:
         return []
     if any(w < 0 for w in weights):
         raise ValueError("weights must not be negative")
+    if count == 1:
+        return [total]
     sign = -1 if total < 0 else 1
     magnitude = abs(total)
     fractions = [Fraction(w) for w in weights]

@@ -9,6 +9,7 @@ currency's minor units, as in the `.report.json` files.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -33,13 +34,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ReportObligation(_Model):
+@dataclass(frozen=True, slots=True)
+class ReportObligation:
+    """An obligation's line of the report (a plain dataclass: reports are built in bulk)."""
+
     line_id: str
     allocated: str
     treatment: Literal["original", "separate", "prospective"]
 
 
-class ReportDocument(_Model):
+@dataclass(frozen=True, slots=True)
+class ReportDocument:
+    """An invoice or credit note as the report lists it."""
+
     number: str
     kind: Literal["invoice", "credit_note"]
     date: dt.date
@@ -84,7 +91,7 @@ def build_report(schedule: Schedule, as_of: dt.date) -> Report:
         if doc.available_on > cutoff:
             continue
         invoices.append(
-            ReportDocument.model_construct(
+            ReportDocument(
                 number=number,
                 kind=doc.kind,
                 date=dt.date.fromordinal(doc.day),
@@ -102,9 +109,7 @@ def build_report(schedule: Schedule, as_of: dt.date) -> Report:
         as_of=as_of,
         transaction_price=text(schedule.transaction_price_minor),
         obligations=[
-            ReportObligation.model_construct(
-                line_id=o.id, allocated=text(o.allocated), treatment=o.treatment
-            )
+            ReportObligation(line_id=o.id, allocated=text(o.allocated), treatment=o.treatment)
             for o in schedule.obligations
         ],
         invoices=invoices,

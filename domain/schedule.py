@@ -22,6 +22,7 @@ from domain.billing import (
     Charge,
     block_billing_from,
     block_fee,
+    full_period_fee,
     one_time_fee,
     ssp_value,
     usage_amount,
@@ -36,7 +37,13 @@ from domain.documents import (
 )
 from domain.errors import InputError
 from domain.models import Amendment, Contract, UsageRecord
-from domain.money import allocate_minor, currency_exponent, format_minor, from_minor
+from domain.money import (
+    allocate_minor,
+    currency_exponent,
+    format_minor,
+    from_minor,
+    round_half_up,
+)
 from domain.revenue import Obligation, Treatment
 from domain.terms import Block, LineTerms, Terms, apply_amendment, initial_terms
 from domain.validation import check_amendment, check_contract
@@ -198,15 +205,21 @@ class Schedule:
         amounts = [0] * count
         for o in self.obligations:
             for t in o.tranches:
-                final = t.final_day
+                # cumulative straight-line amounts at each month end, inlined for speed
+                t_first, t_last, amount = t.first, t.last, t.amount
+                stop = t.cut if t.cut < t_last else t_last
+                span = t_last - t_first + 1
                 prev = 0
-                i = _month_index(_d(t.first), base)
+                i = _month_index(_d(t_first), base)
                 while i < count:
-                    c = t.cum(month_ends[i])
+                    end = month_ends[i]
+                    if end >= stop:
+                        c = t.total
+                        amounts[i] += c - prev
+                        break
+                    c = round_half_up(amount * (end - t_first + 1), span)
                     amounts[i] += c - prev
                     prev = c
-                    if month_ends[i] >= final:
-                        break
                     i += 1
         for day, amount in self.usage_revenue:
             amounts[_month_index(_d(day), base)] += amount
@@ -277,7 +290,7 @@ class Schedule:
                 line_id=c.line_id,
                 product_code=c.product_code,
                 kind=c.kind,
-                description=c.description,
+                description=c.describe(),
                 quantity=c.quantity,
                 unit_price=c.unit_price,
                 amount=self.money(sign * c.amount),
@@ -366,6 +379,9 @@ class _Builder:
         self.exp = currency_exponent(contract.currency)
         self.grid = PeriodGrid(contract.start_date, FREQUENCY_MONTHS[contract.billing_frequency])
         self.terms = initial_terms(contract)
+        self.blocks = self.terms.blocks()
+        self.one_time_dirty = True
+        self.one_time_next: int | None = None
         self.history: list[tuple[int, Terms]] = [(self.terms.first, self.terms)]
         self.docs: list[Doc] = []
         self.seq = 0
@@ -433,7 +449,11 @@ class _Builder:
         rank: int,
         amendment_id: str | None = None,
     ) -> int:
-        total = sum(c.amount for c in charges)
+        total = non_usage = 0
+        for c in charges:
+            total += c.amount
+            if c.kind != "usage":
+                non_usage += c.amount
         if total:
             self.seq += 1
             self.docs.append(
@@ -451,7 +471,7 @@ class _Builder:
                     amendment_id,
                 )
             )
-            self.billed_non_usage += sum(c.amount for c in charges if c.kind != "usage")
+            self.billed_non_usage += non_usage
         return total
 
     def sub_charge(
@@ -469,13 +489,12 @@ class _Builder:
         lo = max(first, grid.start(index), block.first or first)
         hi = min(last, grid.end(index), block.last or last)
         qty = block.qty_at(lo)
-        desc = f"{line.product_code} {_d(lo)}..{_d(hi)}{note}"
         return Charge(
             block.obligation_id,
             line.id,
             line.product_code,
             "subscription",
-            desc,
+            note,
             qty,
             line.price,
             sign * amount,
@@ -493,7 +512,7 @@ class _Builder:
             line.id,
             line.product_code,
             "one_time",
-            f"{line.product_code} delivered {_d(day)}{note}",
+            note,
             qty,
             line.price,
             sign * amount,
@@ -501,21 +520,49 @@ class _Builder:
             day,
         )
 
+    def set_terms(self, terms: Terms) -> None:
+        self.terms = terms
+        self.blocks = terms.blocks()
+        self.one_time_dirty = True
+
     def bill_period(self, index: int, processed_on: int) -> None:
         grid, terms = self.grid, self.terms
-        first, last = grid.start(index), min(grid.end(index), terms.last)
+        first, p_last = grid.start(index), grid.end(index)
+        last = min(p_last, terms.last)
         charges: list[Charge] = []
-        for line, block in terms.blocks():
-            if not block.pieces:
+        for line, block in self.blocks:
+            pieces = block.pieces
+            if not pieces:
                 continue
             if line.kind == "subscription":
-                if block.pieces[0].first > last or block.pieces[-1].last < first:
+                if pieces[0].first > last or pieces[-1].last < first:
                     continue
+                if len(pieces) == 1:
+                    p = pieces[0]
+                    if p.first <= first and p.last >= p_last:  # the whole period: no proration
+                        amount = full_period_fee(line.price, p.qty, grid.months, self.exp)
+                        if amount:
+                            charges.append(
+                                Charge(
+                                    block.obligation_id,
+                                    line.id,
+                                    line.product_code,
+                                    "subscription",
+                                    "",
+                                    p.qty,
+                                    line.price,
+                                    amount,
+                                    first,
+                                    p_last,
+                                )
+                            )
+                        continue
                 amount = block_fee(line.price, block, grid, index, first, last, self.exp)
                 if amount:
                     charges.append(self.sub_charge(line, block, index, first, last, 1, amount, ""))
             elif block.pieces[0].first == first and block.obligation_id not in self.one_time_billed:
                 self.one_time_billed.add(block.obligation_id)
+                self.one_time_dirty = True
                 amount = one_time_fee(line.price, block.pieces[0].qty, self.exp)
                 if amount:
                     charges.append(self.one_time_charge(line, block, 1, amount))
@@ -527,12 +574,13 @@ class _Builder:
     def bill_one_time_due(self, day: int) -> None:
         """One-time fees whose date has come and that no period invoice or amendment billed."""
         due: dict[int, list[Charge]] = {}
-        for line, block in self.terms.blocks():
+        for line, block in self.blocks:
             if line.kind != "one_time" or not block.pieces:
                 continue
             s = block.pieces[0].first
             if s <= day and block.obligation_id not in self.one_time_billed:
                 self.one_time_billed.add(block.obligation_id)
+                self.one_time_dirty = True
                 amount = one_time_fee(line.price, block.pieces[0].qty, self.exp)
                 if amount:
                     due.setdefault(s, []).append(self.one_time_charge(line, block, 1, amount))
@@ -540,8 +588,10 @@ class _Builder:
             self.add_doc(f"one_time:{_d(s)}", "one_time", s, day, s, s, due[s], RANK_ONE_TIME)
 
     def next_one_time(self) -> int | None:
+        if not self.one_time_dirty:
+            return self.one_time_next
         best: int | None = None
-        for line, block in self.terms.blocks():
+        for line, block in self.blocks:
             if (
                 line.kind == "one_time"
                 and block.pieces
@@ -550,6 +600,8 @@ class _Builder:
                 s = block.pieces[0].first
                 if best is None or s < best:
                     best = s
+        self.one_time_next = best
+        self.one_time_dirty = False
         return best
 
     def usage_end(self, index: int) -> int:
@@ -831,7 +883,7 @@ class _Builder:
             self.cancellation = (eff, received)
         # Commit.
         self.one_time_billed |= on_doc
-        self.terms = new
+        self.set_terms(new)
         self.history.append((eff, new))
         self.applied.append(record)
         self.add_doc(
@@ -852,35 +904,38 @@ class _Builder:
         self.book()
         grid = self.grid
         k, n = 0, len(ordered)
-        pending = sorted(self.usage_by_period)
+        received = [a.received.toordinal() for _, a in ordered]
+        pending = sorted(self.usage_by_period, reverse=True)  # next period last, to pop()
+        never = date.max.toordinal()
         while True:
-            terms = self.terms
-            candidates: list[int] = []
+            last = self.terms.last
             start = grid.start(self.next_period)
-            if start <= terms.last:
-                candidates.append(start)
-            if k < n:
-                candidates.append(ordered[k][1].received.toordinal())
+            day = start if start <= last else never
+            if k < n and received[k] < day:
+                day = received[k]
             if pending:
-                candidates.append(self.usage_end(pending[0]) + 1)
+                usage_day = min(grid.end(pending[-1]), last) + 1
+                if usage_day < day:
+                    day = usage_day
             one_time = self.next_one_time()
-            if one_time is not None:
-                candidates.append(one_time)
-            if not candidates:
+            if one_time is not None and one_time < day:
+                day = one_time
+            if day == never:
                 break
-            day = min(candidates)
-            while k < n and ordered[k][1].received.toordinal() == day:
+            while k < n and received[k] == day:
                 self.amend(*ordered[k])
                 k += 1
-            while pending and self.usage_end(pending[0]) < day:
-                self.bill_usage(pending.pop(0), day)
+            while pending and self.usage_end(pending[-1]) < day:
+                self.bill_usage(pending.pop(), day)
             while True:
                 start = grid.start(self.next_period)
                 if start > day or start > self.terms.last:
                     break
                 self.bill_period(self.next_period, day)
                 self.next_period += 1
-            self.bill_one_time_due(day)
+            one_time = self.next_one_time()
+            if one_time is not None and one_time <= day:
+                self.bill_one_time_due(day)
 
 
 def build_schedule(
