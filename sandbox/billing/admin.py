@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 from sqlmodel import Session, col, select
 
 from sandbox.admin import SeedError, install_admin
@@ -138,8 +139,14 @@ def install_billing_admin(app: FastAPI, service: BillingService) -> None:
         dump=lambda: _dump(service),
     )
 
-    def create_endpoint(data: EndpointIn) -> JsonObject:
-        return add_endpoint(service, data)
+    async def create_endpoint(request: Request) -> JSONResponse:
+        try:
+            data = EndpointIn.model_validate_json((await request.body()) or b"{}")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            return JSONResponse({"error": f"{where}: {first['msg']}"}, status_code=400)
+        return JSONResponse(add_endpoint(service, data))
 
     def list_endpoints() -> JsonObject:
         return {"data": [_endpoint_json(e) for e in service.dispatcher.endpoints()]}

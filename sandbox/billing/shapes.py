@@ -502,6 +502,7 @@ def payment_intent(
         "last_payment_error": last_payment_error,
         "latest_charge": charge_id,
         "livemode": False,
+        "managed_payments": None,
         "metadata": {},
         "next_action": None,
         "on_behalf_of": None,

@@ -54,7 +54,7 @@ class Dispatcher:
 
     def __init__(self, engine: Engine, timeout: float = DELIVERY_TIMEOUT_SECONDS) -> None:
         self.engine = engine
-        self.timeout = timeout
+        self.client = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
 
     def endpoints(self) -> list[BillingWebhookEndpoint]:
         with Session(self.engine) as session:
@@ -94,13 +94,10 @@ class Dispatcher:
         payload = json.dumps(event, indent=2)
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": USER_AGENT,
             "Stripe-Signature": signature_header(payload, endpoint.secret),
         }
         try:
-            response = httpx.post(
-                endpoint.url, content=payload.encode(), headers=headers, timeout=self.timeout
-            )
+            response = self.client.post(endpoint.url, content=payload.encode(), headers=headers)
         except httpx.HTTPError as exc:
             return Outcome(endpoint.id, event["id"], False, None, f"{type(exc).__name__}: {exc}")
         ok = 200 <= response.status_code < 300
