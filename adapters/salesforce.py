@@ -380,19 +380,27 @@ class SalesforceClient:
 
     # generic REST
 
-    async def query_pages(self, soql_text: str) -> AsyncIterator[QueryPage]:
-        """Each page of a query, following `nextRecordsUrl` until `done`."""
-        response = await self.api.request("GET", self._path("query"), params={"q": soql_text})
+    async def query_pages(
+        self, soql_text: str, *, batch_size: int | None = None
+    ) -> AsyncIterator[QueryPage]:
+        """Each page of a query, following `nextRecordsUrl` until `done`.
+
+        `batch_size` (200..2000) asks for smaller pages through `Sforce-Query-Options`.
+        """
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else None
+        path = self._path("query")
+        response = await self.api.request("GET", path, params={"q": soql_text}, headers=headers)
         while True:
             page = QueryPage.model_validate(self._json(response))
             yield page
             if page.done or not page.next_records_url:
                 return
-            response = await self.api.request("GET", page.next_records_url)
+            response = await self.api.request("GET", page.next_records_url, headers=headers)
 
-    async def query(self, soql_text: str) -> list[dict[str, Any]]:
+    async def query(self, soql_text: str, *, batch_size: int | None = None) -> list[dict[str, Any]]:
         """All records of a query (build `soql_text` with `soql()` for safe literals)."""
-        return [record async for page in self.query_pages(soql_text) for record in page.records]
+        pages = self.query_pages(soql_text, batch_size=batch_size)
+        return [record async for page in pages for record in page.records]
 
     async def get(
         self, sobject: str, record_id: str, fields: list[str] | None = None
