@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 _RFC2616 = "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html"
 _TYPES = {
     400: f"{_RFC2616}#sec10.4.1",
-    401: f"{_RFC2616}#sec10.4.2",
+    401: _RFC2616,
     403: f"{_RFC2616}#sec10.4.4",
     404: f"{_RFC2616}#sec10.4.5",
     405: f"{_RFC2616}#sec10.4.6",

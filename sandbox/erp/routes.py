@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -199,9 +200,22 @@ class ErpApi:
         page = matching[offset : offset + limit]
         base = f"{self.base(request)}/{rt.name}"
         has_more = offset + limit < len(matching)
-        links = [{"rel": "self", "href": str(request.url)}]
+        last = max((len(matching) - 1) // limit * limit, 0)
+
+        def page_url(at: int) -> str:
+            wanted: dict[str, Any] = {"limit": limit, "offset": at}
+            if params.get("q"):
+                wanted["q"] = params["q"]
+            return f"{base}?{urlencode(wanted)}"
+
+        links = []
+        if offset > 0:
+            links.append({"rel": "first", "href": page_url(0)})
+            links.append({"rel": "prev", "href": page_url(max(offset - limit, 0))})
         if has_more:
-            links.append({"rel": "next", "href": f"{base}?limit={limit}&offset={offset + limit}"})
+            links.append({"rel": "next", "href": page_url(offset + limit)})
+            links.append({"rel": "last", "href": page_url(last)})
+        links.append({"rel": "self", "href": page_url(offset)})
         return {
             "links": links,
             "count": len(page),

@@ -330,7 +330,8 @@ class ErpStore:
         """`{"id": "3"}` or `{"externalId": "EU-DE"}` → `{"id": "3"}` of an existing record."""
         assert spec.ref_type is not None
         bad = invalid_content(
-            f"You have entered an Invalid Field Value {raw!r} for the following field: {spec.name}",
+            "Error while accessing resource: You have entered an Invalid Field Value "
+            f"{raw!r} for the following field: {spec.name}",
             path,
         )
         if not isinstance(raw, dict):
@@ -344,8 +345,8 @@ class ErpStore:
         row = self.lookup(session, spec.ref_type, key)
         if row is None:
             raise invalid_content(
-                f"You have entered an Invalid Field Value {key.removeprefix('eid:')} for the "
-                f"following field: {spec.name}",
+                "Error while accessing resource: You have entered an Invalid Field Value "
+                f"{key.removeprefix('eid:')} for the following field: {spec.name}",
                 path,
             )
         return {"id": str(row.id)}

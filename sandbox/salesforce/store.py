@@ -338,7 +338,10 @@ class SalesforceStore:
                     "INVALID_FIELD",
                     f"No such column '{key}' on sobject of type {sobject.name}",
                 )
-            if f.name == "Id" and not creating and isinstance(raw, str):
+            if f.name == "Id" and creating:
+                message = "The Id field should not be specified in the sobject data."
+                raise SalesforceError(400, "INVALID_FIELD", message)
+            if f.name == "Id" and isinstance(raw, str):
                 if normalize_id(raw) != current:
                     raise SalesforceError(
                         400, "INVALID_ID_FIELD", f"The Id field should not be specified: {raw}"
