@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 
 from tests.fixtures.sandbox import SandboxHandle
 
