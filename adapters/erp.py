@@ -23,6 +23,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import to_jsonable_python
 
 from adapters.errors import BusinessError, IdempotencyConflictError, NotFoundError, TransientError
 from adapters.http import TokenCache, VendorApi, VendorFault, json_or_none
@@ -36,6 +37,7 @@ CUSTOMER = "customer"
 ITEM = "serviceSaleItem"
 REVENUE_SCHEDULE = "customrecord_q2c_revenue_schedule"
 CONTRACT_FIELD = "custbody_q2c_contract"
+KEY_FIELD = "custbody_q2c_key"
 CONTRACT_RECORD_FIELD = "custrecord_q2c_contract"
 TRANSIENT_CODES = frozenset({"CONCURRENCY_LIMIT_EXCEEDED", "REQUEST_LIMIT_EXCEEDED"})
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -92,23 +94,36 @@ class NsModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
 
-def _ref_id(value: Any) -> Any:
-    """A reference (`{"id": "7", "refName": "…"}`) read as its id."""
-    if isinstance(value, dict):
-        return value.get("id")
-    return value
+class RecordRef(NsModel):
+    """A reference as the ERP answers it: internal id and display name."""
+
+    id: str
+    ref_name: str | None = Field(None, alias="refName")
 
 
 class JournalLine(NsModel):
-    """One line: exactly one of debit or credit is positive."""
+    """One line to post: exactly one of debit or credit is positive.
+
+    `account` is the account number and `entity` the customer's external id: q2c refers to ERP
+    records by the external ids it knows, never by internal ids it would have to look up.
+    """
 
     account: str
     debit: Decimal = Decimal(0)
     credit: Decimal = Decimal(0)
     memo: str | None = None
-    entity: str | None = Field(None, description="Customer internal id, for AR lines")
+    entity: str | None = None
 
-    _ids = field_validator("account", "entity", mode="before")(_ref_id)
+
+class PostedLine(NsModel):
+    """A line as the ERP holds it (references resolved to internal ids)."""
+
+    line: int | None = None
+    account: RecordRef
+    debit: Decimal = Decimal(0)
+    credit: Decimal = Decimal(0)
+    memo: str | None = None
+    entity: RecordRef | None = None
 
     @field_validator("debit", "credit", mode="before")
     @classmethod
@@ -121,12 +136,16 @@ class JournalEntry(NsModel):
     external_id: str | None = Field(None, alias="externalId")
     tran_id: str | None = Field(None, alias="tranId")
     tran_date: date = Field(alias="tranDate")
-    subsidiary: str | None = None
-    currency: str | None = None
+    subsidiary: RecordRef
+    currency: RecordRef | None = None
     memo: str | None = None
-    lines: list[JournalLine] = Field(default_factory=list)
+    contract_id: str | None = Field(None, alias=CONTRACT_FIELD)
+    idempotency_key: str | None = Field(None, alias=KEY_FIELD)
+    lines: list[PostedLine] = Field(default_factory=list)
 
-    _ids = field_validator("subsidiary", "currency", mode="before")(_ref_id)
+    @property
+    def total_debit(self) -> Decimal:
+        return sum((line.debit for line in self.lines), Decimal(0))
 
 
 class ErpRecordRef(NsModel):
@@ -136,8 +155,21 @@ class ErpRecordRef(NsModel):
     external_id: str | None = Field(None, alias="externalId")
 
 
-class RevenueScheduleRef(ErpRecordRef):
-    pass
+class RevenueSchedule(NsModel):
+    """`customrecord_q2c_revenue_schedule`: the contract's current schedule, as JSON text."""
+
+    id: str
+    external_id: str | None = Field(None, alias="externalId")
+    name: str
+    contract_id: str = Field(alias="custrecord_q2c_contract")
+    customer: RecordRef | None = Field(None, alias="custrecord_q2c_customer")
+    subsidiary: RecordRef | None = Field(None, alias="custrecord_q2c_subsidiary")
+    currency: RecordRef | None = Field(None, alias="custrecord_q2c_currency")
+    total: Decimal | None = Field(None, alias="custrecord_q2c_total")
+    start_date: date | None = Field(None, alias="custrecord_q2c_start_date")
+    end_date: date | None = Field(None, alias="custrecord_q2c_end_date")
+    version: int | None = Field(None, alias="custrecord_q2c_version")
+    schedule: str | None = Field(None, alias="custrecord_q2c_schedule")
 
 
 def check_balanced(lines: Sequence[JournalLine]) -> None:
@@ -204,29 +236,42 @@ class ErpClient:
         email: str | None = None,
         fields: Mapping[str, Any] | None = None,
     ) -> ErpRecordRef:
-        """Upsert the customer by external id (the Salesforce account's id, say)."""
+        """Upsert the customer by external id (the customer's id in Salesforce, say).
+
+        `subsidiary` is the legal entity code and `currency` the ISO code (both external ids).
+        """
         body = {
             "companyName": name,
-            "subsidiary": _ref(subsidiary),
-            "currency": _ref(currency),
+            "subsidiary": _eid_ref(subsidiary),
+            "currency": _eid_ref(currency),
             "email": email,
             **(fields or {}),
         }
         record_id = await self.upsert(CUSTOMER, external_id, body)
-        return ErpRecordRef(id=record_id, external_id=external_id)
+        return ErpRecordRef(id=record_id, externalId=external_id)
 
     async def ensure_item(
         self,
         external_id: str,
-        name: str,
+        item_id: str,
         *,
-        record_type: str = ITEM,
+        display_name: str | None = None,
+        kind: str | None = None,
+        income_account: str | None = None,
+        deferred_revenue_account: str | None = None,
         fields: Mapping[str, Any] | None = None,
     ) -> ErpRecordRef:
-        """Upsert an item (by default a service sale item) by external id."""
-        body = {"itemId": name, "displayName": name, **(fields or {})}
-        record_id = await self.upsert(record_type, external_id, body)
-        return ErpRecordRef(id=record_id, external_id=external_id)
+        """Upsert a service sale item by external id (accounts by number)."""
+        body = {
+            "itemId": item_id,
+            "displayName": display_name,
+            "custitem_q2c_kind": kind,
+            "incomeAccount": _eid_ref(income_account),
+            "deferredRevenueAccount": _eid_ref(deferred_revenue_account),
+            **(fields or {}),
+        }
+        record_id = await self.upsert(ITEM, external_id, body)
+        return ErpRecordRef(id=record_id, externalId=external_id)
 
     async def post_journal_entry(
         self,
@@ -238,32 +283,40 @@ class ErpClient:
         memo: str | None = None,
         *,
         contract_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> JournalEntry:
-        """Post an entry once: an entry with this external id already there is returned (and
-        must be the same entry, else `IdempotencyConflictError`); a posted entry is never
-        changed. An unbalanced entry is refused here, before anything is sent."""
+        """Post an entry once, keyed by `external_id` (see `external_id_for`).
+
+        An entry already posted under this external id is returned as it is, provided it has
+        the same date and amounts (else `IdempotencyConflictError`); posted entries are never
+        changed. An unbalanced entry is refused here (`BusinessError` UNBALANCED_ENTRY) before
+        anything is sent. `subsidiary` is the legal entity code, `currency` the ISO code.
+        """
         check_external_id(external_id)
         check_balanced(lines)
         existing = await self.find(JOURNAL, external_id)
         if existing is not None:
-            return self._same_entry(existing, external_id, tran_date, lines)
+            return _same_entry(existing, external_id, tran_date, lines)
         body = {
             "externalId": external_id,
             "tranDate": tran_date,
-            "subsidiary": _ref(subsidiary),
-            "currency": _ref(currency),
+            "subsidiary": _eid_ref(subsidiary),
+            "currency": _eid_ref(currency),
             "memo": memo,
             CONTRACT_FIELD: contract_id,
+            KEY_FIELD: idempotency_key,
             "line": {"items": [_line_body(line) for line in lines]},
         }
         try:
             record_id = await self.create(JOURNAL, body)
-        except BusinessError:
-            # Another worker may have posted it between our look-up and our create.
+        except BusinessError as exc:
+            if exc.code != "DUP_RCRD":
+                raise
+            # Another worker posted it between our look-up and our create.
             existing = await self.find(JOURNAL, external_id)
             if existing is None:
                 raise
-            return self._same_entry(existing, external_id, tran_date, lines)
+            return _same_entry(existing, external_id, tran_date, lines)
         return _parse(JournalEntry, _entry_data(await self.get(JOURNAL, record_id)), external_id)
 
     async def get_journal_entry(self, external_id: str) -> JournalEntry:
@@ -272,40 +325,54 @@ class ErpClient:
         return _parse(JournalEntry, _entry_data(record), external_id)
 
     async def list_journal_entries(self, contract_id: str) -> list[JournalEntry]:
-        """Every entry posted for a contract, in internal-id order."""
+        """Every entry posted for a contract (`custbody_q2c_contract`), in posting order."""
         ids = await self.list_ids(JOURNAL, q=f"{CONTRACT_FIELD} IS {_q_string(contract_id)}")
-        entries = [
-            _parse(JournalEntry, _entry_data(await self.get(JOURNAL, i)), i)
+        return [
+            _parse(JournalEntry, _entry_data(await self.get(JOURNAL, i)), f"journalEntry {i}")
             for i in sorted(ids, key=_id_order)
         ]
-        return entries
 
     async def post_revenue_schedule(
         self,
         external_id: str,
         contract_id: str,
-        fields: Mapping[str, Any],
-    ) -> RevenueScheduleRef:
-        """Upsert the contract's revenue schedule record (`customrecord_q2c_revenue_schedule`).
+        *,
+        name: str,
+        schedule: Any,
+        version: int,
+        customer: str | None = None,
+        subsidiary: str | None = None,
+        currency: str | None = None,
+        total: Decimal | None = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
+    ) -> ErpRecordRef:
+        """Upsert the contract's revenue schedule (`customrecord_q2c_revenue_schedule`).
 
-        Unlike journal entries the schedule is a living document, replaced as amendments land.
+        Unlike a journal entry the schedule is a living document, replaced as amendments land;
+        `schedule` (obligations, monthly amounts) is stored as JSON text, Decimals as strings.
+        `customer` is the customer's external id.
         """
-        body = {"externalId": external_id, CONTRACT_RECORD_FIELD: contract_id, **fields}
+        body = {
+            "name": name,
+            CONTRACT_RECORD_FIELD: contract_id,
+            "custrecord_q2c_customer": _eid_ref(customer),
+            "custrecord_q2c_subsidiary": _eid_ref(subsidiary),
+            "custrecord_q2c_currency": _eid_ref(currency),
+            "custrecord_q2c_total": total,
+            "custrecord_q2c_start_date": start_date,
+            "custrecord_q2c_end_date": end_date,
+            "custrecord_q2c_version": version,
+            "custrecord_q2c_schedule": json.dumps(
+                to_jsonable_python(schedule), sort_keys=True, separators=(",", ":")
+            ),
+        }
         record_id = await self.upsert(REVENUE_SCHEDULE, external_id, body)
-        return RevenueScheduleRef(id=record_id, external_id=external_id)
+        return ErpRecordRef(id=record_id, externalId=external_id)
 
-    @staticmethod
-    def _same_entry(
-        record: dict[str, Any], external_id: str, tran_date: date, lines: Sequence[JournalLine]
-    ) -> JournalEntry:
-        entry = _parse(JournalEntry, _entry_data(record), external_id)
-        if entry.tran_date != tran_date or _line_key(entry.lines) != _line_key(lines):
-            raise IdempotencyConflictError(
-                SYSTEM,
-                f"journal entry {external_id} was posted before with other date or lines",
-                code="EXTERNAL_ID_CONFLICT",
-            )
-        return entry
+    async def get_revenue_schedule(self, external_id: str) -> RevenueSchedule:
+        record = await self.get(REVENUE_SCHEDULE, f"eid:{check_external_id(external_id)}")
+        return _parse(RevenueSchedule, record, external_id)
 
     # generic record API
 
@@ -354,17 +421,37 @@ class ErpClient:
             offset += len(items)
 
 
-def _ref(value: str | None) -> dict[str, str] | None:
-    return {"id": value} if value is not None else None
+def _eid_ref(value: str | None) -> dict[str, str] | None:
+    """A reference by external id (account number, ISO code, legal entity code...)."""
+    return {"externalId": value} if value is not None else None
+
+
+def _same_entry(
+    record: dict[str, Any], external_id: str, tran_date: date, lines: Sequence[JournalLine]
+) -> JournalEntry:
+    """The entry found under `external_id`, if it is the one we meant to post.
+
+    References come back as internal ids, so date and amounts are what is compared.
+    """
+    entry = _parse(JournalEntry, _entry_data(record), external_id)
+    posted = sorted((line.debit, line.credit) for line in entry.lines)
+    wanted = sorted((line.debit, line.credit) for line in lines)
+    if entry.tran_date != tran_date or posted != wanted:
+        raise IdempotencyConflictError(
+            SYSTEM,
+            f"journal entry {external_id} was posted before with another date or amounts",
+            code="EXTERNAL_ID_CONFLICT",
+        )
+    return entry
 
 
 def _line_body(line: JournalLine) -> dict[str, Any]:
     return {
-        "account": _ref(line.account),
+        "account": _eid_ref(line.account),
         "debit": line.debit if line.debit else None,
         "credit": line.credit if line.credit else None,
         "memo": line.memo,
-        "entity": _ref(line.entity),
+        "entity": _eid_ref(line.entity),
     }
 
 
@@ -373,10 +460,6 @@ def _entry_data(record: Mapping[str, Any]) -> dict[str, Any]:
     sublist = record.get("line")
     items = sublist.get("items", []) if isinstance(sublist, Mapping) else sublist or []
     return {**record, "lines": items}
-
-
-def _line_key(lines: Sequence[JournalLine]) -> list[tuple[str, Decimal, Decimal]]:
-    return sorted((line.account, line.debit, line.credit) for line in lines)
 
 
 def _q_string(value: str) -> str:
