@@ -149,7 +149,7 @@ class ErpStore:
                     f"This record cannot be deleted because it is referenced by {referenced}."
                 )
             session.delete(row)
-            session.execute(
+            session.connection().execute(
                 delete(ErpExternalId).where(
                     col(ErpExternalId.record_type) == rt.name,
                     col(ErpExternalId.record_id) == row.id,
@@ -426,24 +426,31 @@ class ErpStore:
     def _index_external_id(
         self, session: Session, rt: RecordType, record_id: int, value: str | None
     ) -> None:
-        session.execute(
-            delete(ErpExternalId).where(
-                col(ErpExternalId.record_type) == rt.name,
-                col(ErpExternalId.record_id) == record_id,
-            )
-        )
-        if value is None:
-            return
-        holder = session.get(ErpExternalId, (rt.name, value))
-        if holder is not None and holder.record_id != record_id:
-            raise NetSuiteError(
-                400,
-                "DUP_RCRD",
-                f"A {rt.label} record with the external ID {value} already exists "
-                f"(internal ID {holder.record_id}).",
-                path="externalId",
-            )
-        session.add(ErpExternalId(record_type=rt.name, value=value, record_id=record_id))
+        """Keep the external-id index in step with the record; refuse a value another holds."""
+        with session.no_autoflush:
+            indexed = session.exec(
+                select(ErpExternalId).where(
+                    col(ErpExternalId.record_type) == rt.name,
+                    col(ErpExternalId.record_id) == record_id,
+                )
+            ).all()
+            for row in indexed:
+                if row.value != value:
+                    session.delete(row)
+            if value is None:
+                return
+            holder = session.get(ErpExternalId, (rt.name, value))
+            if holder is not None:
+                if holder.record_id != record_id:
+                    raise NetSuiteError(
+                        400,
+                        "DUP_RCRD",
+                        f"A {rt.label} record with the external ID {value} already exists "
+                        f"(internal ID {holder.record_id}).",
+                        path="externalId",
+                    )
+                return
+            session.add(ErpExternalId(record_type=rt.name, value=value, record_id=record_id))
 
     def _referenced_by(self, session: Session, record_type: str, record_id: int) -> str | None:
         """The first record that points at this one (NetSuite refuses to delete it)."""

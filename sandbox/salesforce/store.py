@@ -399,29 +399,38 @@ class SalesforceStore:
     def _index_external_ids(
         self, session: Session, sobject: SObject, record_id: str, data: dict[str, Any]
     ) -> None:
-        for f in sobject.fields.values():
-            if not f.external_id:
-                continue
-            value = data.get(f.name)
-            session.execute(
-                delete(SfExternalId).where(
-                    col(SfExternalId.record_id) == record_id, col(SfExternalId.field) == f.name
+        """Keep the external-id index in step with the record; refuse a value another holds."""
+        with session.no_autoflush:
+            for f in sobject.fields.values():
+                if not f.external_id:
+                    continue
+                value = data.get(f.name)
+                indexed = session.exec(
+                    select(SfExternalId).where(
+                        col(SfExternalId.record_id) == record_id, col(SfExternalId.field) == f.name
+                    )
+                ).all()
+                for row in indexed:
+                    if row.value != value:
+                        session.delete(row)
+                if value is None:
+                    continue
+                holder = session.get(SfExternalId, (sobject.name, f.name, value))
+                if holder is not None:
+                    if holder.record_id != record_id:
+                        raise SalesforceError(
+                            400,
+                            "DUPLICATE_VALUE",
+                            f"duplicate value found: {f.name} duplicates value on record with "
+                            f"id: {holder.record_id}",
+                            [f.name],
+                        )
+                    continue
+                session.add(
+                    SfExternalId(
+                        sobject=sobject.name, field=f.name, value=value, record_id=record_id
+                    )
                 )
-            )
-            if value is None:
-                continue
-            holder = session.get(SfExternalId, (sobject.name, f.name, value))
-            if holder is not None and holder.record_id != record_id:
-                raise SalesforceError(
-                    400,
-                    "DUPLICATE_VALUE",
-                    f"duplicate value found: {f.name} duplicates value on record with id: "
-                    f"{holder.record_id}",
-                    [f.name],
-                )
-            session.add(
-                SfExternalId(sobject=sobject.name, field=f.name, value=value, record_id=record_id)
-            )
 
     def _data(self, session: Session, record_id: str | None) -> dict[str, Any] | None:
         row = session.get(SfRecord, record_id) if record_id else None
