@@ -18,6 +18,7 @@ import random
 import time
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from domain.calendar import add_months
 from domain.models import Amendment, Scenario
@@ -37,12 +38,14 @@ def _price(rng: random.Random, currency: str) -> str:
     return f"{whole}.{rng.randrange(100):02d}"
 
 
-def _amendment(rng: random.Random, n: int, start: date, end: date, lines: list[dict]) -> dict:
+def _amendment(
+    rng: random.Random, n: int, start: date, end: date, lines: list[dict[str, Any]]
+) -> dict[str, Any]:
     span = (end - start).days
     effective = start + timedelta(days=rng.randrange(30, span - 30))
     sub = rng.choice(lines[:2])
     kind = rng.randrange(6)
-    amendment: dict = {"id": f"AMD-{n}", "effective_date": effective.isoformat()}
+    amendment: dict[str, Any] = {"id": f"AMD-{n}", "effective_date": effective.isoformat()}
     if kind == 0:  # upsell at the line's price
         amendment["changes"] = [{"line_id": sub["id"], "quantity": sub["quantity"] + 5}]
     elif kind == 1:  # upsell with a discount

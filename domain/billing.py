@@ -146,13 +146,16 @@ def block_billing_from(
     return total
 
 
-def ssp_value(line: LineTerms, block: Block, grid: PeriodGrid, from_day: int) -> Fraction:
+def ssp_value(
+    line: LineTerms, block: Block, grid: PeriodGrid, from_day: int, at_price: bool = False
+) -> Fraction:
     """The block's standalone selling price for its days from `from_day` on, not rounded.
 
     Valued exactly like its fees: `qty × ssp × months / 12` per whole period and prorated by
     days within a period. A one-time block is worth `qty × ssp` if not yet delivered.
+    `at_price` values it at the unit price instead (the fallback when every SSP is zero).
     """
-    sn, sd = ratio(line.effective_ssp)
+    sn, sd = ratio(line.price if at_price else line.effective_ssp)
     if line.kind == "one_time":
         qty = sum((p.qty for p in block.pieces if p.first >= from_day), Decimal(0))
         qn, qd = ratio(qty)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from typing import Literal
 
 from domain.billing import (
@@ -212,12 +213,12 @@ class Schedule:
                 prev = 0
                 i = _month_index(_d(t_first), base)
                 while i < count:
-                    end = month_ends[i]
-                    if end >= stop:
+                    month_end = month_ends[i]
+                    if month_end >= stop:
                         c = t.total
                         amounts[i] += c - prev
                         break
-                    c = round_half_up(amount * (end - t_first + 1), span)
+                    c = round_half_up(amount * (month_end - t_first + 1), span)
                     amounts[i] += c - prev
                     prev = c
                     i += 1
@@ -674,12 +675,40 @@ class _Builder:
             self.obligations[block.obligation_id] = ob
         return ob
 
+    def share_out(
+        self, parts: list[tuple[LineTerms, Block]], amount: int, from_day: int
+    ) -> list[int]:
+        """Split `amount` over `parts` by relative SSP of their days from `from_day`.
+
+        Parts that deliver nothing get nothing. When every SSP is zero the parts' prices stand
+        in for them, and failing those, equal shares: the parts must still sum to the amount.
+        """
+        weights: list[Fraction | int] = [
+            ssp_value(ln, b, self.grid, max(from_day, b.first)) if b.first is not None else 0
+            for ln, b in parts
+        ]
+        if not any(weights):
+            weights = [
+                ssp_value(ln, b, self.grid, max(from_day, b.first), at_price=True)
+                if b.first is not None
+                else 0
+                for ln, b in parts
+            ]
+        if not any(weights):
+            weights = [1 if b.pieces else 0 for _, b in parts]
+        if not any(weights):
+            if amount:
+                raise InputError(
+                    f"cannot allocate {format_minor(amount, self.exp)}: no obligation delivers"
+                )
+            return [0] * len(parts)
+        return allocate_minor(amount, weights)
+
     def book(self) -> None:
         """The allocation at booking: the projected billing shared out by relative SSP."""
         blocks = self.terms.blocks()
         tp = self.projected(self.terms, 0, set())
-        weights = [ssp_value(line, b, self.grid, self.terms.first) for line, b in blocks]
-        shares = allocate_minor(tp, weights) if blocks else []
+        shares = self.share_out(blocks, tp, self.terms.first)
         for (line, block), share in zip(blocks, shares, strict=True):
             ob = self.obligation(line, block, "original")
             if block.pieces:
@@ -722,7 +751,9 @@ class _Builder:
                 f"cannot recognize {format_minor(amount, self.exp)} on {_d(day)}: "
                 "no obligation is in service"
             )
-        weights = [ssp_value(line, b, self.grid, eff) for line, b in active]
+        weights: list[Fraction | int] = [ssp_value(line, b, self.grid, eff) for line, b in active]
+        if not any(weights):
+            weights = [1] * len(active)
         day = max(day, self.terms.first)
         for (line, b), share in zip(active, allocate_minor(amount, weights), strict=True):
             self.obligation(line, b, "original").add_point(day, share)
@@ -826,8 +857,8 @@ class _Builder:
             for ln, b in parts:
                 on_this = sum(c.amount for c in charges if c.obligation_id == b.obligation_id)
                 billed.append(on_this + self.projected_block(ln, b, self.next_period, on_doc))
-            weights = [ssp_value(ln, b, grid, b.first or eff) for ln, b in parts]
-            for (ln, b), share in zip(parts, allocate_minor(sum(billed), weights), strict=True):
+            shares = self.share_out(parts, sum(billed), eff)
+            for (ln, b), share in zip(parts, shares, strict=True):
                 ob = self.obligation(ln, b, "separate")
                 if b.pieces:
                     self.tranche_for(ob, ln, b, eff, share)
@@ -866,10 +897,8 @@ class _Builder:
                 )
             ]
             if delivering:
-                weights = [ssp_value(ln, b, grid, eff) for ln, b in delivering]
-                for (ln, b), share in zip(
-                    delivering, allocate_minor(remainder, weights), strict=True
-                ):
+                shares = self.share_out(delivering, remainder, eff)
+                for (ln, b), share in zip(delivering, shares, strict=True):
                     ob = self.obligation(ln, b, "prospective")
                     ob.treatment = "prospective"
                     self.tranche_for(ob, ln, b, eff, share)
@@ -913,7 +942,7 @@ class _Builder:
             day = start if start <= last else never
             if k < n and received[k] < day:
                 day = received[k]
-            if pending:
+            if pending and grid.start(pending[-1]) <= last:
                 usage_day = min(grid.end(pending[-1]), last) + 1
                 if usage_day < day:
                     day = usage_day
@@ -925,7 +954,11 @@ class _Builder:
             while k < n and received[k] == day:
                 self.amend(*ordered[k])
                 k += 1
-            while pending and self.usage_end(pending[-1]) < day:
+            while (
+                pending
+                and grid.start(pending[-1]) <= self.terms.last
+                and self.usage_end(pending[-1]) < day
+            ):
                 self.bill_usage(pending.pop(), day)
             while True:
                 start = grid.start(self.next_period)

@@ -257,6 +257,11 @@ def _check_effective(terms: Terms, amendment: Amendment, path: str) -> int:
             f"{path}.effective_date: {amendment.effective_date} is outside the term "
             f"{_d(terms.first)}..{_d(terms.last)}"
         )
+    if amendment.received.toordinal() > terms.last:
+        raise InputError(
+            f"{path}.received_on: {amendment.received} is after the term ended on "
+            f"{_d(terms.last)}; an ended contract is not amended"
+        )
     return eff
 
 
@@ -361,6 +366,8 @@ def apply_amendment(terms: Terms, amendment: Amendment, path: str) -> tuple[Term
             if added.quantity:
                 ssp = added.ssp if added.ssp is not None else added.unit_price
                 added_prices_ok.append(added.unit_price >= SEPARATE_PRICE_FLOOR * ssp)
+    if new_end != old_end:
+        other_change = True  # the term itself changes, whatever it does to revenue
     if new_end > old_end:
         for line in terms.lines.values():
             if line.removed or not line.follows_term or line.last != old_end:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from domain.models import Scenario
 from domain.schedule import NEGATIVE_REMAINING_CONSIDERATION
 from tests.domain.helpers import (
     cents,
@@ -18,7 +19,7 @@ from tests.domain.helpers import (
 )
 
 
-def _check_invariants(s) -> None:  # type: ignore[no-untyped-def]
+def _check_invariants(s: Scenario) -> None:
     schedule = schedule_of(s)
     report = report_of(s)
     usage = sum(a for _, a in schedule.usage_revenue)
