@@ -9,25 +9,29 @@ finds the entry instead of posting it twice. Master data (customer, item) and th
 schedule are upserted with `PUT …/eid:<externalId>`.
 
 Amounts travel as JSON numbers, written from `Decimal` only when exact, and are read back as
-`Decimal`. Auth: OAuth 2.0 client credentials at `/services/rest/auth/oauth2/v1/token`.
+`Decimal`. Auth: OAuth 2.0 client credentials at `/services/rest/auth/oauth2/v1/token`, with
+the signed client assertion NetSuite requires (see `client_assertion_grant`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import httpx
+import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import to_jsonable_python
 
 from adapters.errors import BusinessError, IdempotencyConflictError, NotFoundError, TransientError
 from adapters.http import TokenCache, VendorApi, VendorFault, json_or_none
-from adapters.settings import Settings
+from adapters.settings import ConfigError, Settings
 
 SYSTEM = "erp"
 RECORD = "/services/rest/record/v1"
@@ -40,6 +44,7 @@ CONTRACT_FIELD = "custbody_q2c_contract"
 KEY_FIELD = "custbody_q2c_key"
 CONTRACT_RECORD_FIELD = "custrecord_q2c_contract"
 TRANSIENT_CODES = frozenset({"CONCURRENCY_LIMIT_EXCEEDED", "REQUEST_LIMIT_EXCEEDED"})
+ASSERTION_LIFETIME_SECONDS = 300  # NetSuite takes at most 60 minutes
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -67,6 +72,43 @@ def check_external_id(value: str) -> str:
             code="INVALID_EXTERNAL_ID",
         )
     return value
+
+
+def client_assertion_grant(
+    settings: Settings, token_url: str
+) -> Callable[[], dict[str, str]] | None:
+    """NetSuite's client-credentials grant: a JWT signed (PS256) with the private key whose
+    certificate is mapped to the integration, `kid` = the certificate id, `iss` = client id.
+
+    None (client id and secret in the form, what the sandbox takes) when no key is set.
+    """
+    if not settings.erp_private_key_path:
+        return None
+    try:
+        key = Path(settings.erp_private_key_path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"Q2C_ERP_PRIVATE_KEY_PATH: cannot read: {exc.strerror}") from None
+    if not settings.erp_certificate_id:
+        raise ConfigError("Q2C_ERP_CERTIFICATE_ID: needed with Q2C_ERP_PRIVATE_KEY_PATH")
+
+    def grant() -> dict[str, str]:
+        now = int(time.time())
+        claims = {
+            "iss": settings.erp_client_id,
+            "scope": ["rest_webservices"],
+            "aud": token_url,
+            "iat": now,
+            "exp": now + ASSERTION_LIFETIME_SECONDS,
+        }
+        headers = {"kid": settings.erp_certificate_id, "typ": "JWT"}
+        assertion = jwt.encode(claims, key, algorithm="PS256", headers=headers)
+        return {
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        }
+
+    return grant
 
 
 def parse_error(response: httpx.Response) -> VendorFault:
@@ -208,6 +250,7 @@ class ErpClient:
                 settings.erp_client_id,
                 settings.erp_client_secret,
                 parse_error,
+                grant=client_assertion_grant(settings, base + TOKEN_PATH),
             ),
             parse_error=parse_error,
             http=http,
@@ -406,19 +449,22 @@ class ErpClient:
         return str(found["id"])
 
     async def list_ids(self, record_type: str, q: str | None = None) -> list[str]:
-        """Internal ids of every record matching the `q` filter, following `hasMore` pages."""
+        """Internal ids of every record matching the `q` filter, following `next` links."""
+        params: dict[str, str | int] | None = {"limit": 1000, **({"q": q} if q else {})}
+        url = f"{RECORD}/{record_type}"
         ids: list[str] = []
-        offset = 0
         while True:
-            params: dict[str, str | int] = {"limit": 1000, "offset": offset}
-            if q:
-                params["q"] = q
-            page = _json(await self.api.request("GET", f"{RECORD}/{record_type}", params=params))
-            items = page.get("items", []) if isinstance(page, dict) else []
-            ids.extend(str(item["id"]) for item in items if isinstance(item, dict))
-            if not (isinstance(page, dict) and page.get("hasMore")) or not items:
+            page = _json(await self.api.request("GET", url, params=params))
+            if not isinstance(page, dict):
+                raise TransientError(SYSTEM, f"GET {url}: answer is not an object", code="bad_json")
+            ids.extend(str(item["id"]) for item in page.get("items") or [])
+            following = next(
+                (link.get("href") for link in page.get("links") or [] if link.get("rel") == "next"),
+                None,
+            )
+            if not following or not page.get("items"):
                 return ids
-            offset += len(items)
+            url, params = str(following), None
 
 
 def _eid_ref(value: str | None) -> dict[str, str] | None:

@@ -116,6 +116,9 @@ class _Token:
 class TokenCache:
     """OAuth 2.0 client-credentials token, fetched once and shared by concurrent requests.
 
+    The grant form is client id and secret unless `grant` builds another (a signed client
+    assertion, say), fresh for every token request.
+
     The lock makes concurrent callers wait for one token request instead of each fetching its
     own. `invalidate(token)` only drops the token it was given, so when many requests see the
     same expired token at once, exactly one new token is fetched.
@@ -128,12 +131,15 @@ class TokenCache:
         client_id: str,
         client_secret: str,
         parse_error: ErrorParser,
+        *,
+        grant: Callable[[], dict[str, str]] | None = None,
     ) -> None:
         self.system = system
         self.token_url = token_url
         self._client_id = client_id
         self._client_secret = client_secret
         self._parse_error = parse_error
+        self._grant = grant
         self._token: _Token | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0  # how many tokens were requested (observability, tests)
@@ -151,11 +157,15 @@ class TokenCache:
                 self._token = None
 
     async def _fetch(self, http: httpx.AsyncClient) -> _Token:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-        }
+        form = (
+            self._grant()
+            if self._grant
+            else {
+                "grant_type": "client_credentials",
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+            }
+        )
         self.fetches += 1
         try:
             response = await http.post(self.token_url, data=form)

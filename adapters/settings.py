@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     erp_url: str = Field("http://127.0.0.1:8703", description="Account base address.")
     erp_client_id: str = Field("q2c-sandbox-client", description="Integration client id.")
     erp_client_secret: str = Field("q2c-sandbox-secret", description="Integration secret.")
+    erp_certificate_id: str = Field(
+        "", description="Certificate ID of the client-credentials mapping (JWT `kid`)."
+    )
+    erp_private_key_path: str = Field(
+        "", description="PEM private key signing the token request (PS256); empty: secret."
+    )
 
     # Local sandbox of the three systems (`q2c sandbox`, `q2c dev`)
     sandbox_host: str = Field("127.0.0.1", description="Address the sandbox apps listen on.")

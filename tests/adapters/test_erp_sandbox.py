@@ -6,12 +6,17 @@ import json
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from adapters.erp import ErpClient, JournalLine, external_id_for
+from adapters.erp import ErpClient, JournalLine, client_assertion_grant, external_id_for
 from adapters.errors import BusinessError, IdempotencyConflictError, NotFoundError, TransientError
 from adapters.http import make_http_client
+from adapters.settings import ConfigError, Settings
 from tests.adapters.retrying import Retrier
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -237,3 +242,49 @@ async def test_retried_posts_under_commit_then_fail_post_each_entry_once(
     entries = await erp.list_journal_entries("OPP-9")
     assert len(entries) == 200
     assert sorted(e.total_debit for e in entries) == [Decimal(n + 1) for n in range(200)]
+
+
+def _private_key(tmp_path: Path) -> tuple[Path, rsa.RSAPrivateKey]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path = tmp_path / "netsuite.pem"
+    path.write_bytes(pem)
+    return path, key
+
+
+async def test_signed_client_assertion_grant(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    """NetSuite's production grant: a PS256 JWT with kid/iss/aud/scope, fresh per token."""
+    path, key = _private_key(tmp_path)
+    settings = sandbox.settings.model_copy(
+        update={"erp_private_key_path": str(path), "erp_certificate_id": "cert-123"}
+    )
+    token_url = f"{sandbox.erp_url}/services/rest/auth/oauth2/v1/token"
+    grant = client_assertion_grant(settings, token_url)
+    assert grant is not None
+    form = grant()
+    assert form["client_assertion_type"].endswith(":client-assertion-type:jwt-bearer")
+    assert "client_secret" not in form
+    header = jwt.get_unverified_header(form["client_assertion"])
+    assert (header["alg"], header["kid"]) == ("PS256", "cert-123")
+    claims = jwt.decode(
+        form["client_assertion"], key.public_key(), algorithms=["PS256"], audience=token_url
+    )
+    assert claims["iss"] == settings.erp_client_id and claims["exp"] - claims["iat"] <= 3600
+    async with ErpClient(settings) as client:  # the sandbox checks the issuer
+        assert await client.find("customer", "ACC-1") is None
+        assert client.api.tokens.fetches == 1
+
+
+def test_assertion_settings_are_checked(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, erp_private_key_path=str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match="Q2C_ERP_PRIVATE_KEY_PATH"):
+        client_assertion_grant(settings, "https://x.test/token")
+    path, _ = _private_key(tmp_path)
+    settings = Settings(_env_file=None, erp_private_key_path=str(path))
+    with pytest.raises(ConfigError, match="Q2C_ERP_CERTIFICATE_ID"):
+        client_assertion_grant(settings, "https://x.test/token")
+    assert client_assertion_grant(Settings(_env_file=None), "https://x.test/token") is None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
-from multiprocessing.synchronize import Barrier
+from collections.abc import Iterator
+from multiprocessing.pool import Pool
+from threading import Barrier
 
 import pytest
 
@@ -37,17 +39,25 @@ def _race(url: str, racer: int, barrier: Barrier, same_hash: bool) -> list[tuple
     return outcome
 
 
+@pytest.fixture(scope="module")
+def racers() -> Iterator[tuple[Pool, Barrier]]:
+    """Fresh interpreters (spawn: no inherited threads or connections), shared by the tests."""
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(RACERS) as pool:
+        yield pool, manager.Barrier(RACERS)
+
+
 @pytest.mark.parametrize("same_hash", [True, False], ids=["same-request", "other-request"])
-def test_racing_processes_one_winner_per_key(ledger_url: str, same_hash: bool) -> None:
+def test_racing_processes_one_winner_per_key(
+    ledger_url: str, same_hash: bool, racers: tuple[Pool, Barrier]
+) -> None:
+    pool, barrier = racers
     engine = make_engine(ledger_url)
     ledger = Ledger(engine)
     ledger.create_tables()
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Manager().Barrier(RACERS)
-    with context.Pool(RACERS) as pool:
-        results = pool.starmap(
-            _race, [(ledger_url, racer, barrier, same_hash) for racer in range(RACERS)]
-        )
+    results = pool.starmap(
+        _race, [(ledger_url, racer, barrier, same_hash) for racer in range(RACERS)]
+    )
     effects = ledger.effects_for("OPP-9")
     engine.dispose()
     assert len(effects) == KEYS
