@@ -8,16 +8,19 @@ running activities finish within the graceful-shutdown timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.registry import build_activities
+from activities.registry import worker_activities
 from adapters import temporal_client
 from adapters.database import check_database, make_engine
 from adapters.settings import ConfigError, Settings, get_settings
@@ -34,25 +37,38 @@ def open_ledger(settings: Settings) -> Engine:
 
 
 def build_worker(
-    client: Client, settings: Settings, ledger_engine: Engine, executor: ThreadPoolExecutor
+    client: Client,
+    settings: Settings,
+    activities: Sequence[Callable[..., Any]],
+    executor: ThreadPoolExecutor,
 ) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(settings, ledger_engine),
+        activities=activities,
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
+@contextlib.asynccontextmanager
+async def running_worker(
+    client: Client, settings: Settings, ledger_engine: Engine
+) -> AsyncIterator[Worker]:
+    """A worker polling the task queue, with its adapters open, until the block ends."""
+    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="q2c-activity") as executor:
+        async with worker_activities(settings, ledger_engine) as activities:
+            worker = build_worker(client, settings, activities, executor)
+            async with worker:
+                yield worker
+
+
 async def run_until_stopped(
     client: Client, settings: Settings, ledger_engine: Engine, stop: asyncio.Event
 ) -> None:
-    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="q2c-activity") as executor:
-        worker = build_worker(client, settings, ledger_engine, executor)
-        async with worker:
-            await stop.wait()
+    async with running_worker(client, settings, ledger_engine):
+        await stop.wait()
 
 
 async def serve() -> None:

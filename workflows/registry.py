@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workflows.contract import ContractWorkflow
 from workflows.system_check import SystemCheckWorkflow
 
-WORKFLOWS: list[type] = [SystemCheckWorkflow]
+WORKFLOWS: list[type] = [ContractWorkflow, SystemCheckWorkflow]

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
@@ -18,19 +16,9 @@ from temporalio.worker import Worker
 
 import worker as q2c_worker
 from adapters.settings import Settings
+from tests.foundation.timer_workflow import SleepsAMonth
 from workflows import search_attributes
 from workflows.system_check import SystemCheckWorkflow
-
-
-@workflow.defn(sandboxed=True)
-class SleepsAMonth:
-    """A durable timer of a billing period's length: time-skipping must fast-forward it."""
-
-    @workflow.run
-    async def run(self) -> str:
-        start = workflow.now()
-        await workflow.sleep(timedelta(days=31))
-        return str((workflow.now() - start).days)
 
 
 def _settings(database_url: str) -> Settings:
@@ -38,15 +26,12 @@ def _settings(database_url: str) -> Settings:
 
 
 async def _run_system_check(client: Client, settings: Settings) -> str:
-    with ThreadPoolExecutor(4) as executor:
-        async with q2c_worker.build_worker(
-            client, settings, q2c_worker.open_ledger(settings), executor
-        ):
-            result = await client.execute_workflow(
-                SystemCheckWorkflow.run,
-                id=f"system-check-{uuid.uuid4()}",
-                task_queue=settings.task_queue,
-            )
+    async with q2c_worker.running_worker(client, settings, q2c_worker.open_ledger(settings)):
+        result = await client.execute_workflow(
+            SystemCheckWorkflow.run,
+            id=f"system-check-{uuid.uuid4()}",
+            task_queue=settings.task_queue,
+        )
     assert result.task_queue == settings.task_queue
     return result.ledger_backend
 
