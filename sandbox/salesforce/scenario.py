@@ -91,7 +91,11 @@ def _entry(snapshot: Snapshot, product_id: str, currency: str) -> str | None:
 def load_scenario(
     store: SalesforceStore, session: Session, scenario: Any, with_amendments: bool = True
 ) -> dict[str, Any]:
-    """Book a scenario's contract (and its amendments) in the org, idempotently."""
+    """Book a scenario's contract (and its amendments) in the org, idempotently.
+
+    Account, products and the opportunity are upserted by external id (a second load updates
+    them); lines and amendments already booked are left as they are.
+    """
     try:
         return _load(store, session, scenario, with_amendments)
     except (KeyError, TypeError, AttributeError) as exc:
@@ -221,15 +225,18 @@ def book_amendment(
     opportunity_id: str,
     amendment: dict[str, Any],
 ) -> str:
-    """Upsert one amendment and, when it is new, its lines."""
+    """Book one amendment and its lines; an amendment booked before is left as it is."""
     header, lines = amendment_records(contract_id, amendment)
-    header["Q2C_Opportunity__c"] = opportunity_id
     amendment_object = SCHEMA["Q2C_Amendment__c"]
-    record_id, created = store.upsert_in(
-        session, amendment_object, amendment_object.fields[EXT], header[EXT], header
+    key = amendment_object.fields[EXT]
+    existing = store.find_external_in(session, amendment_object, key, header[EXT])
+    if existing is not None:
+        return existing
+    record_id = store.create_in(
+        session, amendment_object, {**header, "Q2C_Opportunity__c": opportunity_id}
     )
-    if created:
-        for line in lines:
-            line["Q2C_Amendment__c"] = record_id
-            store.create_in(session, SCHEMA["Q2C_Amendment_Line__c"], line)
+    for line in lines:
+        store.create_in(
+            session, SCHEMA["Q2C_Amendment_Line__c"], {**line, "Q2C_Amendment__c": record_id}
+        )
     return record_id

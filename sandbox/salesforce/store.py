@@ -118,7 +118,7 @@ class SalesforceStore:
 
     def find_external(self, sobject: SObject, f: Field, value: str) -> str | None:
         with self._lock, Session(self.engine) as session:
-            return self._find_external(session, sobject, f, value)
+            return self.find_external_in(session, sobject, f, value)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -221,7 +221,7 @@ class SalesforceStore:
                     f"value in the URL ({value})",
                     [f.name],
                 )
-        existing = self._find_external(session, sobject, f, value)
+        existing = self.find_external_in(session, sobject, f, value)
         if existing is not None:
             row = self._row(session, sobject, existing)
             self._update_in(session, sobject, row, body)
@@ -303,7 +303,7 @@ class SalesforceStore:
             raise not_found()
         return row
 
-    def _find_external(
+    def find_external_in(
         self, session: Session, sobject: SObject, f: Field, value: str
     ) -> str | None:
         if f.name == "Id":
@@ -386,7 +386,7 @@ class SalesforceStore:
                 f"external ID field of {parent.name}",
             )
         value = raw[keys[0]]
-        found = self._find_external(session, parent, f, value)
+        found = self.find_external_in(session, parent, f, value)
         if found is None:
             raise SalesforceError(
                 400,
