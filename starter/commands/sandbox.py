@@ -59,6 +59,7 @@ def sandbox(
     ] = None,
 ) -> None:
     """Serve the Salesforce, billing and ERP sandboxes on 127.0.0.1 until Ctrl-C."""
+    injector = injector_from_json(faults, setting="--faults") if faults is not None else None
     overrides = {
         "sandbox_salesforce_port": salesforce_port,
         "sandbox_billing_port": billing_port,
@@ -71,6 +72,6 @@ def sandbox(
         update={k: v for k, v in overrides.items() if v is not None}
     )
     ctx = SandboxContext.from_settings(settings)
-    if faults is not None:
-        ctx.injector = injector_from_json(faults, setting="--faults")
+    if injector is not None:
+        ctx.injector = injector
     asyncio.run(_serve(settings, ctx))
