@@ -22,15 +22,23 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import httpx
 import jwt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_jsonable_python
 
 from adapters.errors import BusinessError, IdempotencyConflictError, NotFoundError, TransientError
-from adapters.http import TokenCache, VendorApi, VendorFault, json_or_none
+from adapters.http import (
+    TokenCache,
+    VendorApi,
+    VendorFault,
+    json_or_none,
+    parse_record,
+    read_json,
+    to_wire,
+)
 from adapters.settings import ConfigError, Settings
 
 SYSTEM = "erp"
@@ -46,7 +54,6 @@ CONTRACT_RECORD_FIELD = "custrecord_q2c_contract"
 TRANSIENT_CODES = frozenset({"CONCURRENCY_LIMIT_EXCEEDED", "REQUEST_LIMIT_EXCEEDED"})
 ASSERTION_LIFETIME_SECONDS = 300  # NetSuite takes at most 60 minutes
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-_M = TypeVar("_M", bound=BaseModel)
 
 
 def external_id_for(key: str) -> str:
@@ -360,18 +367,22 @@ class ErpClient:
             if existing is None:
                 raise
             return _same_entry(existing, external_id, tran_date, lines)
-        return _parse(JournalEntry, _entry_data(await self.get(JOURNAL, record_id)), external_id)
+        return parse_record(
+            SYSTEM, JournalEntry, _entry_data(await self.get(JOURNAL, record_id)), external_id
+        )
 
     async def get_journal_entry(self, external_id: str) -> JournalEntry:
         """The entry posted under this external id (`NotFoundError` if none)."""
         record = await self.get(JOURNAL, f"eid:{check_external_id(external_id)}")
-        return _parse(JournalEntry, _entry_data(record), external_id)
+        return parse_record(SYSTEM, JournalEntry, _entry_data(record), external_id)
 
     async def list_journal_entries(self, contract_id: str) -> list[JournalEntry]:
         """Every entry posted for a contract (`custbody_q2c_contract`), in posting order."""
         ids = await self.list_ids(JOURNAL, q=f"{CONTRACT_FIELD} IS {_q_string(contract_id)}")
         return [
-            _parse(JournalEntry, _entry_data(await self.get(JOURNAL, i)), f"journalEntry {i}")
+            parse_record(
+                SYSTEM, JournalEntry, _entry_data(await self.get(JOURNAL, i)), f"journalEntry {i}"
+            )
             for i in sorted(ids, key=_id_order)
         ]
 
@@ -415,7 +426,7 @@ class ErpClient:
 
     async def get_revenue_schedule(self, external_id: str) -> RevenueSchedule:
         record = await self.get(REVENUE_SCHEDULE, f"eid:{check_external_id(external_id)}")
-        return _parse(RevenueSchedule, record, external_id)
+        return parse_record(SYSTEM, RevenueSchedule, record, external_id)
 
     # generic record API
 
@@ -423,7 +434,7 @@ class ErpClient:
         """A record by internal id or `eid:<externalId>`, sublists expanded."""
         path = f"{RECORD}/{record_type}/{record_id}"
         response = await self.api.request("GET", path, params={"expandSubResources": "true"})
-        body = _json(response)
+        body = read_json(SYSTEM, response)
         if not isinstance(body, dict):
             raise TransientError(SYSTEM, f"GET {path}: answer is not an object", code="bad_json")
         return body
@@ -436,13 +447,15 @@ class ErpClient:
 
     async def create(self, record_type: str, body: Mapping[str, Any]) -> str:
         """POST a record; the answer is 204 with its `Location`: returns the internal id."""
-        response = await self.api.request("POST", f"{RECORD}/{record_type}", json=_wire(body))
+        response = await self.api.request(
+            "POST", f"{RECORD}/{record_type}", json=to_wire(SYSTEM, body, drop_none=True)
+        )
         return _location_id(response)
 
     async def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any]) -> str:
         """PUT by `eid:` (create or update, idempotent); returns the internal id."""
         path = f"{RECORD}/{record_type}/eid:{check_external_id(external_id)}"
-        response = await self.api.request("PUT", path, json=_wire(body))
+        response = await self.api.request("PUT", path, json=to_wire(SYSTEM, body, drop_none=True))
         if response.headers.get("Location"):
             return _location_id(response)
         found = await self.get(record_type, f"eid:{external_id}")
@@ -454,7 +467,7 @@ class ErpClient:
         url = f"{RECORD}/{record_type}"
         ids: list[str] = []
         while True:
-            page = _json(await self.api.request("GET", url, params=params))
+            page = read_json(SYSTEM, await self.api.request("GET", url, params=params))
             if not isinstance(page, dict):
                 raise TransientError(SYSTEM, f"GET {url}: answer is not an object", code="bad_json")
             ids.extend(str(item["id"]) for item in page.get("items") or [])
@@ -479,7 +492,7 @@ def _same_entry(
 
     References come back as internal ids, so date and amounts are what is compared.
     """
-    entry = _parse(JournalEntry, _entry_data(record), external_id)
+    entry = parse_record(SYSTEM, JournalEntry, _entry_data(record), external_id)
     posted = sorted((line.debit, line.credit) for line in entry.lines)
     wanted = sorted((line.debit, line.credit) for line in lines)
     if entry.tran_date != tran_date or posted != wanted:
@@ -517,45 +530,9 @@ def _id_order(record_id: str) -> tuple[int, str]:
     return (int(record_id), "") if record_id.isdigit() else (0, record_id)
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content, parse_float=Decimal)
-    except ValueError as exc:
-        raise TransientError(SYSTEM, f"answer is not JSON: {exc}", code="bad_json") from exc
-
-
 def _location_id(response: httpx.Response) -> str:
     location = str(response.headers.get("Location", ""))
     record_id = location.rstrip("/").rsplit("/", 1)[-1]
     if not location or not record_id:
         raise TransientError(SYSTEM, "create answered without a Location", code="bad_answer")
     return record_id
-
-
-def _wire(value: Any) -> Any:
-    """Body values on the wire: Decimal as an exact JSON number, dates as ISO strings."""
-    if isinstance(value, Mapping):
-        return {k: _wire(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_wire(v) for v in value]
-    if isinstance(value, Decimal):
-        if value == value.to_integral_value():
-            return int(value)
-        number = float(value)
-        if Decimal(repr(number)) != value:
-            raise BusinessError(SYSTEM, f"{value} cannot be sent exactly", code="PRECISION")
-        return number
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _parse(model: type[_M], data: Any, what: str) -> _M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise BusinessError(
-            SYSTEM, f"{what}: {where}: {first['msg']}", code="INVALID_RECORD"
-        ) from None

@@ -12,14 +12,17 @@ retrying will not fix them).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from adapters.errors import BusinessError, NotFoundError, TransientError
 from adapters.settings import Settings
@@ -105,6 +108,55 @@ def json_or_none(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+def read_json(system: str, response: httpx.Response) -> Any:
+    """A success answer's JSON, numbers as `Decimal` (money never becomes a float)."""
+    try:
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError as exc:
+        raise TransientError(system, f"answer is not JSON: {exc}", code="bad_json") from exc
+
+
+def to_wire(system: str, value: Any, *, drop_none: bool = False) -> Any:
+    """A body for the wire: Decimal as a JSON number (only when exact), dates as ISO strings.
+
+    Vendors take amounts as JSON numbers; a Decimal whose float prints back differently (more
+    than ~15 significant digits) is refused rather than silently rounded.
+    """
+    if isinstance(value, Mapping):
+        items = value.items()
+        return {
+            k: to_wire(system, v, drop_none=drop_none)
+            for k, v in items
+            if not (drop_none and v is None)
+        }
+    if isinstance(value, list | tuple):
+        return [to_wire(system, v, drop_none=drop_none) for v in value]
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        number = float(value)
+        if Decimal(repr(number)) != value:
+            raise BusinessError(system, f"{value} cannot be sent exactly", code="PRECISION")
+        return number
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def parse_record(system: str, model: type[_M], data: Any, what: str) -> _M:
+    """A record that does not fit the model is a data problem for a person, not a retry."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = f"{what}: {where}: {first['msg']}"
+        raise BusinessError(system, message, code="INVALID_RECORD") from None
 
 
 @dataclass

@@ -13,22 +13,28 @@ one is kept until a 401 `INVALID_SESSION_ID`, then replaced once. `REQUEST_LIMIT
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.errors import BusinessError, MappingError, NotFoundError, TransientError
-from adapters.http import TokenCache, VendorApi, VendorFault, json_or_none
+from adapters.http import (
+    TokenCache,
+    VendorApi,
+    VendorFault,
+    json_or_none,
+    parse_record,
+    read_json,
+    to_wire,
+)
 from adapters.settings import Settings
 
 SYSTEM = "salesforce"
-_M = TypeVar("_M", bound=BaseModel)
 TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
 SESSION_CODES = frozenset({"INVALID_SESSION_ID", "INVALID_AUTH_HEADER"})
 
@@ -293,11 +299,7 @@ class SalesforceClient:
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
-        """Response JSON with numbers as Decimal (prices never become floats)."""
-        try:
-            return json.loads(response.content, parse_float=Decimal)
-        except ValueError as exc:
-            raise TransientError(SYSTEM, f"answer is not JSON: {exc}", code="bad_json") from exc
+        return read_json(SYSTEM, response)
 
     # what the contract workflow needs
 
@@ -318,7 +320,8 @@ class SalesforceClient:
                 SYSTEM, f"opportunity {opportunity_id} has no account", code="MISSING_ACCOUNT"
             )
         lines = await self._children(record.get("OpportunityLineItems"))
-        return _parse(
+        return parse_record(
+            SYSTEM,
             SalesforceBooking,
             {"opportunity": record, "account": account, "lines": lines},
             f"Opportunity {opportunity_id}",
@@ -334,8 +337,11 @@ class SalesforceClient:
         )
         record = await self._one(text, "Q2C_Amendment__c", amendment_id)
         lines = await self._children(record.get("Q2C_Amendment_Lines__r"))
-        return _parse(
-            SalesforceAmendment, {**record, "lines": lines}, f"Q2C_Amendment__c {amendment_id}"
+        return parse_record(
+            SYSTEM,
+            SalesforceAmendment,
+            {**record, "lines": lines},
+            f"Q2C_Amendment__c {amendment_id}",
         )
 
     async def write_back_status(
@@ -413,19 +419,19 @@ class SalesforceClient:
     async def create(self, sobject: str, fields: Mapping[str, Any]) -> SaveResult:
         """Plain create: not idempotent on its own, prefer `upsert` for anything retried."""
         path = self._path(f"sobjects/{_seg(sobject)}")
-        response = await self.api.request("POST", path, json=_jsonable(fields))
+        response = await self.api.request("POST", path, json=to_wire(SYSTEM, dict(fields)))
         return _save_result(self._json(response), created=True)
 
     async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
         path = self._path(f"sobjects/{_seg(sobject)}/{_seg(record_id)}")
-        await self.api.request("PATCH", path, json=_jsonable(fields))
+        await self.api.request("PATCH", path, json=to_wire(SYSTEM, dict(fields)))
 
     async def upsert(
         self, sobject: str, ext_id_field: str, value: str, fields: Mapping[str, Any]
     ) -> SaveResult:
         """Create or update the one record whose `ext_id_field` is `value` (idempotent)."""
         path = self._path(f"sobjects/{_seg(sobject)}/{_seg(ext_id_field)}/{_seg(value)}")
-        body = {k: v for k, v in _jsonable(fields).items() if k != ext_id_field}
+        body = {k: v for k, v in to_wire(SYSTEM, dict(fields)).items() if k != ext_id_field}
         response = await self.api.request("PATCH", path, json=body, ok=(300,))
         if response.status_code == 300:
             raise BusinessError(
@@ -447,46 +453,11 @@ class SalesforceClient:
         return record
 
 
-def _parse(model: type[_M], data: Any, what: str) -> _M:
-    """A record that does not fit the model is a data problem for a person, not a retry."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise BusinessError(
-            SYSTEM, f"{what}: {where}: {first['msg']}", code="INVALID_RECORD"
-        ) from None
-
-
 def _seg(value: str) -> str:
     """One URL path segment: `/` and everything unsafe percent-encoded."""
     if not value:
         raise BusinessError(SYSTEM, "empty id in a record path", code="INVALID_ID")
     return quote(value, safe="")
-
-
-def _jsonable(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Field values on the wire: Decimal as a JSON number (exact), dates as ISO strings."""
-    out: dict[str, Any] = {}
-    for key, value in fields.items():
-        if isinstance(value, Decimal):
-            out[key] = _exact_number(value)
-        elif isinstance(value, date):
-            out[key] = value.isoformat()
-        else:
-            out[key] = value
-    return out
-
-
-def _exact_number(value: Decimal) -> int | float:
-    """Money as a JSON number only when the float prints back to the same decimal."""
-    if value == value.to_integral_value():
-        return int(value)
-    number = float(value)
-    if Decimal(repr(number)) != value:
-        raise BusinessError(SYSTEM, f"{value} cannot be sent exactly as a number", code="PRECISION")
-    return number
 
 
 def _save_result(body: Any, *, created: bool) -> SaveResult:

@@ -9,13 +9,13 @@ import pytest
 
 from adapters.erp import (
     JournalLine,
-    _wire,
     check_balanced,
     check_external_id,
     external_id_for,
     parse_error,
 )
 from adapters.errors import BusinessError
+from adapters.http import to_wire
 
 
 def test_external_id_for_is_valid_and_injective() -> None:
@@ -61,12 +61,12 @@ def test_unbalanced_entry_is_refused_locally(lines: list[JournalLine], code: str
 
 
 def test_amounts_go_out_as_exact_numbers() -> None:
-    assert _wire({"a": Decimal("1234.56"), "b": Decimal("5.000"), "c": None}) == {
-        "a": 1234.56,
-        "b": 5,
-    }
-    with pytest.raises(BusinessError):
-        _wire(Decimal("0.12345678901234567890"))
+    body = {"a": Decimal("1234.56"), "b": Decimal("5.000"), "c": None, "d": [Decimal("0.1")]}
+    assert to_wire("erp", body, drop_none=True) == {"a": 1234.56, "b": 5, "d": [0.1]}
+    assert to_wire("salesforce", {"c": None}) == {"c": None}  # null clears a field there
+    with pytest.raises(BusinessError) as info:
+        to_wire("erp", Decimal("0.12345678901234567890"))
+    assert info.value.code == "PRECISION"
 
 
 def test_parse_error_body() -> None:
