@@ -1,7 +1,7 @@
 """The billing platform (Stripe API shape): `BillingAdapter` and what it returns."""
 
 from adapters.billing.client import BillingAdapter, stored_key
-from adapters.billing.failures import WebhookSignatureError
+from adapters.billing.failures import InvalidWebhookError
 from adapters.billing.money import from_minor_units, to_minor_units, unit_amount_minor
 from adapters.billing.records import (
     BillingCreditNote,
@@ -27,8 +27,8 @@ __all__ = [
     "BillingPrice",
     "BillingProduct",
     "CreditLine",
+    "InvalidWebhookError",
     "InvoiceLine",
-    "WebhookSignatureError",
     "from_minor_units",
     "stored_key",
     "to_minor_units",

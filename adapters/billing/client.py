@@ -37,7 +37,7 @@ from stripe.params import (
 )
 
 from adapters.billing import records
-from adapters.billing.failures import SYSTEM, WebhookSignatureError, translate
+from adapters.billing.failures import SYSTEM, InvalidWebhookError, translate
 from adapters.billing.money import (
     from_minor_units,
     stripe_currency,
@@ -380,8 +380,8 @@ class BillingAdapter:
             )
             for index, line in enumerate(lines)
         }
-        found = await self._search_key(self._search_invoices, key)
-        invoice = found
+        invoice = await self._search_key(self._search_invoices, key)
+        fresh = invoice is None
         if invoice is None:
             params = self._draft_params(
                 key,
@@ -401,7 +401,7 @@ class BillingAdapter:
         if (invoice.customer, invoice.currency) != (customer_id, wire_currency):
             raise self._conflict(key, f"invoice {invoice.id} for {invoice.customer}")
         if invoice.status == "draft":
-            await self._add_missing_items(key, invoice, customer_id, wire_currency, wanted)
+            await self._add_missing_items(key, invoice, customer_id, wire_currency, wanted, fresh)
             invoice = await self._call(
                 self._stripe.v1.invoices.finalize_invoice_async(
                     invoice.id, {"auto_advance": False}, self._options(f"{key}:finalize")
@@ -463,11 +463,11 @@ class BillingAdapter:
         customer_id: str,
         currency: str,
         wanted: dict[str, tuple[InvoiceLine, int]],
+        fresh: bool,
     ) -> None:
-        present = {
-            _metadata(item).get(records.KEY, ""): item.amount
-            for item in await self._items_of(invoice.id)
-        }
+        """Create the items the draft lacks (a draft this attempt created has none)."""
+        items = [] if fresh else await self._items_of(invoice.id)
+        present = {_metadata(item).get(records.KEY, ""): item.amount for item in items}
         for line_key, amount in present.items():
             if line_key not in wanted or wanted[line_key][1] != amount:
                 raise self._conflict(key, f"draft {invoice.id} with other lines")
@@ -640,17 +640,22 @@ class BillingAdapter:
     # --- webhooks --------------------------------------------------------------------------
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> BillingEvent:
-        """A verified event, or `WebhookSignatureError` (forged, tampered or too old)."""
+        """A verified event, or `InvalidWebhookError` (forged, tampered, too old, not an event)."""
         try:
             event = self._stripe.construct_event(
                 payload, signature, self._webhook_secret, tolerance=self._tolerance
             )
         except stripe.SignatureVerificationError as exc:
-            raise WebhookSignatureError(
+            raise InvalidWebhookError(
                 SYSTEM, exc.user_message or str(exc), code="signature_invalid"
             ) from None
-        except ValueError as exc:
-            raise WebhookSignatureError(
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            raise InvalidWebhookError(
                 SYSTEM, f"webhook body is not an event: {exc}", code="payload_invalid"
             ) from None
-        return records.event_from(event)
+        try:
+            return records.event_from(event)
+        except (KeyError, TypeError) as exc:
+            raise InvalidWebhookError(
+                SYSTEM, f"webhook event lacks {exc}", code="payload_invalid"
+            ) from None

@@ -67,5 +67,6 @@ def translate(exc: stripe.StripeError) -> AdapterError:
     return BusinessError(SYSTEM, message, code=code or f"http_{status}")
 
 
-class WebhookSignatureError(BusinessError):
-    """A webhook whose `Stripe-Signature` is missing, wrong or outside the tolerance window."""
+class InvalidWebhookError(BusinessError):
+    """A webhook refused: its `Stripe-Signature` is missing, wrong or outside the tolerance
+    window (`signature_invalid`), or its signed body is not an event (`payload_invalid`)."""

@@ -84,6 +84,7 @@ def add_endpoint(service: BillingService, data: EndpointIn) -> JsonObject:
         session.add(endpoint)
         session.commit()
         session.refresh(endpoint)
+        service.dispatcher.invalidate()
         return _endpoint_json(endpoint)
 
 
@@ -128,6 +129,7 @@ def _reset(service: BillingService) -> None:
     with service.lock:
         clear_tables(service.ctx.engine, *ALL_TABLES)
         service.in_flight.clear()
+        service.dispatcher.invalidate()
 
 
 def install_billing_admin(app: FastAPI, service: BillingService) -> None:
@@ -157,6 +159,7 @@ def install_billing_admin(app: FastAPI, service: BillingService) -> None:
             if endpoint is not None:
                 session.delete(endpoint)
                 session.commit()
+                service.dispatcher.invalidate()
         return {"id": endpoint_id, "deleted": endpoint is not None}
 
     def list_deliveries() -> JsonObject:

@@ -16,11 +16,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Table, delete, insert, select
 from sqlmodel import Session
 
 from sandbox.billing.errors import StripeError
 from sandbox.billing.models import BillingIdempotencyKey, JsonObject
 
+KEYS: Table = BillingIdempotencyKey.__table__  # type: ignore[attr-defined]
 RETENTION_SECONDS = 24 * 60 * 60
 MAX_KEY_LENGTH = 255
 
@@ -51,12 +53,12 @@ def check_key(key: str) -> None:
 
 def lookup(session: Session, key: str, endpoint: str, digest: str, now: int) -> Replay | None:
     """The saved answer for `key`, None when unused (or forgotten), or an idempotency error."""
-    record = session.get(BillingIdempotencyKey, key)
+    connection = session.connection()
+    record = connection.execute(select(KEYS).where(KEYS.c.key == key)).first()
     if record is None:
         return None
     if now - record.created >= RETENTION_SECONDS:
-        session.delete(record)
-        session.flush()
+        connection.execute(delete(KEYS).where(KEYS.c.key == key))
         return None
     if record.endpoint != endpoint:
         raise StripeError(
@@ -87,8 +89,8 @@ def save(
     body: JsonObject,
     request_id: str,
 ) -> None:
-    session.add(
-        BillingIdempotencyKey(
+    session.connection().execute(
+        insert(KEYS).values(
             key=key,
             endpoint=endpoint,
             fingerprint=digest,

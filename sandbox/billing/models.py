@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field
 
 from sandbox.db import SandboxModel
@@ -27,6 +27,19 @@ class BillingObject(SandboxModel, table=True):
     customer: str | None = Field(default=None, sa_column=Column(String(64), index=True))
     invoice: str | None = Field(default=None, sa_column=Column(String(64), index=True))
     body: JsonObject = Field(sa_column=Column(JSON, nullable=False))
+
+
+class BillingMetadata(SandboxModel, table=True):
+    """One metadata pair of one object, so `metadata['k']:'v'` searches use an index."""
+
+    __tablename__ = "billing_metadata"
+    __table_args__ = (Index("ix_billing_metadata_lookup", "object", "key", "value"),)
+
+    seq: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    object_id: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    object: str = Field(sa_column=Column(String(40), nullable=False))
+    key: str = Field(sa_column=Column(String(40), nullable=False))
+    value: str = Field(sa_column=Column(String(500), nullable=False))
 
 
 class BillingIdempotencyKey(SandboxModel, table=True):
@@ -71,6 +84,7 @@ class BillingWebhookDelivery(SandboxModel, table=True):
 
 ALL_TABLES: tuple[type[SandboxModel], ...] = (
     BillingObject,
+    BillingMetadata,
     BillingIdempotencyKey,
     BillingWebhookEndpoint,
     BillingWebhookDelivery,

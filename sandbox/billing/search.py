@@ -80,6 +80,16 @@ class Query:
         results = (clause.matches(obj) for clause in self.clauses)
         return all(results) if self.mode == "AND" else any(results)
 
+    def metadata_equality(self) -> tuple[str, str] | None:
+        """A `metadata['k']:'v'` clause every match must satisfy, to look candidates up by."""
+        if self.mode != "AND" and len(self.clauses) > 1:
+            return None
+        for clause in self.clauses:
+            key, value = clause.metadata_key, clause.value
+            if key is not None and value is not None and clause.op == ":" and not clause.negate:
+                return key, value
+        return None
+
 
 def _unquote(token: str) -> str:
     if token[0] in "'\"":

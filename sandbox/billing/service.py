@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from sandbox.billing import idempotency, shapes
 from sandbox.billing.errors import StripeError, invalid
@@ -99,7 +99,7 @@ class BillingService:
         self.ctx = ctx
         self.lock = threading.RLock()
         self.in_flight = idempotency.InFlight()
-        self.dispatcher = Dispatcher(ctx.engine)
+        self.dispatcher = Dispatcher(ctx.engine, self.lock)
 
     def now(self) -> int:
         return int(self.ctx.clock.now().timestamp())
@@ -132,8 +132,10 @@ class BillingService:
             idempotency.check_key(key)
             self.in_flight.enter(key)
         try:
-            with self.lock, Session(self.ctx.engine) as session:
-                response, events, now = self._run(session, call, handler)
+            with self.lock:
+                endpoints = self.dispatcher.endpoints()
+                with Session(self.ctx.engine) as session:
+                    response, events, now = self._run(session, call, handler, endpoints)
         finally:
             if key is not None:
                 self.in_flight.leave(key)
@@ -142,7 +144,11 @@ class BillingService:
         return response
 
     def _run(
-        self, session: Session, call: ApiCall, handler: Callable[[Tx], Result]
+        self,
+        session: Session,
+        call: ApiCall,
+        handler: Callable[[Tx], Result],
+        endpoints: list[BillingWebhookEndpoint],
     ) -> tuple[JSONResponse, list[JsonObject], int]:
         now = self.now()
         key = call.idempotency_key
@@ -155,7 +161,6 @@ class BillingService:
                 headers.update(idempotency.replay_headers(replay))
                 return JSONResponse(replay.body, replay.status, headers=headers), [], now
         store = Store(session)
-        endpoints = list(session.exec(select(BillingWebhookEndpoint)).all())
         tx = Tx(store, Params(call.params), now, call, endpoints)
         try:
             result = handler(tx)

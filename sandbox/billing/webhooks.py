@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from dataclasses import dataclass
 
@@ -50,15 +51,30 @@ class Outcome:
 
 
 class Dispatcher:
-    """Sends events to the registered endpoints and records every attempt."""
+    """Sends events to the registered endpoints and records every attempt.
 
-    def __init__(self, engine: Engine, timeout: float = DELIVERY_TIMEOUT_SECONDS) -> None:
+    Database access takes the app's lock (`lock`), like every other access; the endpoint list
+    is cached until `invalidate()`, since it changes only through the admin routes.
+    """
+
+    def __init__(
+        self, engine: Engine, lock: threading.RLock, timeout: float = DELIVERY_TIMEOUT_SECONDS
+    ) -> None:
         self.engine = engine
+        self.lock = lock
         self.client = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
+        self._endpoints: list[BillingWebhookEndpoint] | None = None
 
     def endpoints(self) -> list[BillingWebhookEndpoint]:
-        with Session(self.engine) as session:
-            return list(session.exec(select(BillingWebhookEndpoint)).all())
+        with self.lock:
+            if self._endpoints is None:
+                with Session(self.engine) as session:
+                    self._endpoints = list(session.exec(select(BillingWebhookEndpoint)).all())
+            return list(self._endpoints)
+
+    def invalidate(self) -> None:
+        with self.lock:
+            self._endpoints = None
 
     def deliver(self, events: list[JsonObject], now: int) -> list[Outcome]:
         """POST each event to each endpoint that wants it; never raises."""
@@ -75,7 +91,7 @@ class Dispatcher:
 
     def retry_failed(self, events: dict[str, JsonObject], now: int) -> list[Outcome]:
         """Send again every (event, endpoint) pair whose latest attempt failed."""
-        with Session(self.engine) as session:
+        with self.lock, Session(self.engine) as session:
             rows = session.exec(
                 select(BillingWebhookDelivery).order_by(col(BillingWebhookDelivery.seq))
             )
@@ -105,7 +121,7 @@ class Dispatcher:
         return Outcome(endpoint.id, event["id"], ok, response.status_code, error)
 
     def _record(self, outcomes: list[Outcome], now: int) -> None:
-        with Session(self.engine) as session:
+        with self.lock, Session(self.engine) as session:
             for outcome in outcomes:
                 session.add(
                     BillingWebhookDelivery(

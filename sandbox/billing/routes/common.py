@@ -42,7 +42,13 @@ def search_response(
     limit = params.integer("limit", minimum=1, maximum=100) or 10
     token = params.string("page")
     query = parse_query(text, fields)
-    matches = [o for o in reader.store.all(object_type) if query.matches(o)]
+    lookup = query.metadata_equality()
+    candidates = (
+        reader.store.with_metadata(object_type, *lookup)
+        if lookup is not None
+        else reader.store.all(object_type)
+    )
+    matches = [o for o in candidates if query.matches(o)]
     after = read_page_token(token) if token else None
     page = paginate(matches, ListQuery(limit, after, None, {}), object_type)
     next_page = page_token(page.data[-1]["id"]) if page.has_more and page.data else None
