@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,13 +69,14 @@ class Tx:
     events: list[JsonObject] = field(default_factory=list)
 
     def emit(self, event_type: str, obj: JsonObject, previous: JsonObject | None = None) -> None:
-        """Record an event carrying a snapshot of `obj` (written with the transaction)."""
+        """Record an event carrying a snapshot of `obj` as it is now (written with the
+        transaction, so a request that fails leaves no event behind)."""
         self.events.append(
             shapes.event(
                 new_id("event"),
                 self.now,
                 event_type=event_type,
-                obj=shapes.embed_lines(obj) if obj.get("object") == "invoice" else obj,
+                obj=copy.deepcopy(shapes.embed_lines(obj) if obj["object"] == "invoice" else obj),
                 previous_attributes=previous,
                 api_version=self.call.api_version,
                 request_id=self.call.request_id,

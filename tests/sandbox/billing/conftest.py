@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import stripe
+from fastapi import FastAPI
 
 from sandbox.billing.app import create_app
 from sandbox.context import SandboxContext
@@ -21,19 +22,30 @@ API_KEY = "sk_test_q2c_sandbox"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
-@pytest.fixture
-def billing_ctx() -> SandboxContext:
+@pytest.fixture(scope="session")
+def billing_app() -> tuple[SandboxContext, FastAPI]:
+    """One in-process billing app for the session (building an app costs more than a test)."""
     settings = sandbox_settings(billing_api_key=API_KEY)
-    return SandboxContext(settings=settings, engine=make_sandbox_engine("sqlite://"))
+    ctx = SandboxContext(settings=settings, engine=make_sandbox_engine("sqlite://"))
+    return ctx, create_app(ctx)
 
 
 @pytest.fixture
-async def api(billing_ctx: SandboxContext) -> AsyncIterator[httpx.AsyncClient]:
-    """The billing app in process (no sockets), authenticated with the sandbox key."""
-    transport = httpx.ASGITransport(app=create_app(billing_ctx))
+def billing_ctx(billing_app: tuple[SandboxContext, FastAPI]) -> SandboxContext:
+    return billing_app[0]
+
+
+@pytest.fixture
+async def api(billing_app: tuple[SandboxContext, FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
+    """The billing app in process (no sockets), emptied, on real time, with the sandbox key."""
+    ctx, app = billing_app
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://billing.test", headers=AUTH
     ) as client:
+        (await client.post("/_sandbox/reset")).raise_for_status()
+        ctx.clock.reset()
+        ctx.injector.clear()
         yield client
 
 
