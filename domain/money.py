@@ -12,7 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import get_currency_precision, list_currencies
 
 from domain.errors import InputError
 
@@ -35,17 +35,26 @@ class UnknownCurrencyError(InputError):
     """The code is not an ISO 4217 currency known to the CLDR data shipped with babel."""
 
 
+# Read once, at import: babel loads its CLDR data from files, and a Temporal workflow sandbox
+# refuses file access while a workflow runs. After this, currency look-ups are pure.
+_EXPONENTS: dict[str, int] = {
+    code: int(get_currency_precision(code)) for code in list_currencies() if len(code) == 3
+}
+
+
 def is_known_currency(code: str) -> bool:
     """True for an upper-case ISO 4217 code (current or historical) that CLDR knows."""
-    return len(code) == 3 and code.isupper() and bool(is_currency(code))
+    return code in _EXPONENTS
 
 
-@lru_cache(maxsize=512)
 def currency_exponent(code: str) -> int:
     """Number of minor-unit digits of an ISO 4217 currency (JPY 0, USD 2, KWD 3)."""
-    if not is_known_currency(code):
-        raise UnknownCurrencyError(f"unknown currency {code!r} (expected an ISO 4217 code)")
-    return int(get_currency_precision(code))
+    try:
+        return _EXPONENTS[code]
+    except (KeyError, TypeError):
+        raise UnknownCurrencyError(
+            f"unknown currency {code!r} (expected an ISO 4217 code)"
+        ) from None
 
 
 def round_half_up(numerator: int, denominator: int) -> int:

@@ -12,11 +12,15 @@ exactly to the allocation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from domain.money import round_half_up
 
-__all__ = ["Obligation", "Tranche", "Treatment"]
+__all__ = ["Obligation", "ObligationSchedule", "RevenueSchedule", "Tranche", "Treatment"]
 
 Treatment = Literal["original", "separate", "prospective"]
 
@@ -90,3 +94,38 @@ class Obligation:
     def add_point(self, day: int, amount: int) -> None:
         if amount:
             self.tranches.append(Tranche(day, day, amount, day))
+
+
+class ObligationSchedule(BaseModel):
+    """One obligation's revenue: its allocation, treatment and amounts by calendar month."""
+
+    model_config = ConfigDict(frozen=True)
+
+    obligation_id: str
+    line_id: str
+    product_code: str
+    kind: Literal["subscription", "one_time"]
+    treatment: Treatment
+    allocated: Decimal
+    first_day: date | None
+    last_day: date | None
+    by_month: dict[str, Decimal]
+
+
+class RevenueSchedule(BaseModel):
+    """The contract's revenue schedule as the ERP stores it (replaced as amendments land).
+
+    `by_month` is every month of the term, usage included; the obligations' months plus
+    `usage_by_month` sum to it, and the obligations' allocations to `transaction_price`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    contract_id: str
+    currency: str
+    transaction_price: Decimal
+    start_date: date
+    end_date: date
+    obligations: list[ObligationSchedule]
+    usage_by_month: dict[str, Decimal]
+    by_month: dict[str, Decimal]

@@ -45,7 +45,7 @@ from domain.money import (
     from_minor,
     round_half_up,
 )
-from domain.revenue import Obligation, Treatment
+from domain.revenue import Obligation, ObligationSchedule, RevenueSchedule, Treatment
 from domain.terms import Block, LineTerms, Terms, apply_amendment, initial_terms
 from domain.validation import check_amendment, check_contract
 
@@ -233,6 +233,49 @@ class Schedule:
 
     def revenue_by_month(self) -> dict[str, Decimal]:
         return {k: self.money(v) for k, v in self.revenue_by_month_minor().items()}
+
+    def revenue_schedule(self) -> RevenueSchedule:
+        """The revenue schedule (pydantic) the ERP keeps for the contract."""
+        months = self.revenue_by_month_minor()
+        ends = {
+            m: date(int(m[:4]) + int(m[5:]) // 12, int(m[5:]) % 12 + 1, 1).toordinal() - 1
+            for m in months
+        }
+        usage = dict.fromkeys(months, 0)
+        for day, amount in self.usage_revenue:
+            usage[month_key(_d(day))] += amount
+        obligations = []
+        for o in self.obligations:
+            by_month: dict[str, Decimal] = {}
+            prev = 0
+            for m, end in ends.items():
+                c = o.cum(end)
+                by_month[m] = self.money(c - prev)
+                prev = c
+            days = [t.first for t in o.tranches] + [t.final_day for t in o.tranches]
+            obligations.append(
+                ObligationSchedule(
+                    obligation_id=o.id,
+                    line_id=o.line_id,
+                    product_code=o.product_code,
+                    kind=o.kind,
+                    treatment=o.treatment,
+                    allocated=self.money(o.allocated),
+                    first_day=_d(min(days)) if days else None,
+                    last_day=_d(max(days)) if days else None,
+                    by_month=by_month,
+                )
+            )
+        return RevenueSchedule(
+            contract_id=self.contract.id,
+            currency=self.currency,
+            transaction_price=self.transaction_price,
+            start_date=self.start_date,
+            end_date=self.end_date,
+            obligations=obligations,
+            usage_by_month={m: self.money(v) for m, v in usage.items()},
+            by_month={m: self.money(v) for m, v in months.items()},
+        )
 
     def recognized_through_minor(self, day: date) -> int:
         d = day.toordinal()

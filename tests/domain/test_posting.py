@@ -194,3 +194,26 @@ def test_document_lines_carry_what_billing_needs() -> None:
         Decimal("1666.67"),
     )
     assert str(line.period_end) == "2026-07-31"
+
+
+def test_revenue_schedule_model_adds_up() -> None:
+    s = scenario(
+        [sub(quantity=20)],
+        [
+            {
+                "id": "A1",
+                "effective_date": "2026-04-16",
+                "changes": [{"line_id": "L1", "quantity": 30}],
+            }
+        ],
+    )
+    rs = schedule_of(s).revenue_schedule()
+    assert [o.obligation_id for o in rs.obligations] == ["L1", "L1@A1"]
+    assert sum(o.allocated for o in rs.obligations) == rs.transaction_price == Decimal("32500.00")
+    for o in rs.obligations:
+        assert sum(o.by_month.values()) == o.allocated
+    for month, total in rs.by_month.items():
+        parts = sum(o.by_month[month] for o in rs.obligations) + rs.usage_by_month[month]
+        assert parts == total
+    assert rs.obligations[1].first_day == date(2026, 4, 16)
+    assert rs.model_validate_json(rs.model_dump_json()) == rs
