@@ -28,6 +28,7 @@ __all__ = [
     "full_period_fee",
     "one_time_fee",
     "ssp_value",
+    "ssp_weight",
     "usage_amount",
 ]
 
@@ -146,29 +147,30 @@ def block_billing_from(
     return total
 
 
-def ssp_value(
+def ssp_weight(
     line: LineTerms, block: Block, grid: PeriodGrid, from_day: int, at_price: bool = False
-) -> Fraction:
-    """The block's standalone selling price for its days from `from_day` on, not rounded.
+) -> tuple[int, int]:
+    """The block's standalone selling price from `from_day` on, as exact (numerator, denominator).
 
     Valued exactly like its fees: `qty × ssp × months / 12` per whole period and prorated by
-    days within a period. A one-time block is worth `qty × ssp` if not yet delivered.
-    `at_price` values it at the unit price instead (the fallback when every SSP is zero).
+    days within a period, never rounded. A one-time block is worth `qty × ssp` if not yet
+    delivered. `at_price` values it at the unit price instead (when every SSP is zero).
+    Integer pairs rather than Fractions: allocations run at every booking and modification.
     """
     sn, sd = ratio(line.price if at_price else line.effective_ssp)
     if line.kind == "one_time":
         qty = sum((p.qty for p in block.pieces if p.first >= from_day), Decimal(0))
         qn, qd = ratio(qty)
-        return Fraction(sn * qn, sd * qd)
+        return sn * qn, sd * qd
     months = grid.months
-    value = Fraction(0)
+    num, den = 0, 1
     for p in block.pieces:
         first = p.first if p.first > from_day else from_day
         if first > p.last:
             continue
         i_first = grid.index_of(first)
         i_last = grid.index_of(p.last)
-        # days served / days in the period, summed over the periods: N / D
+        # days served / days in the period, summed over the periods: n / d
         if i_first == i_last:
             n, d = p.last - first + 1, grid.days(i_first)
         else:
@@ -177,5 +179,14 @@ def ssp_value(
             b = p.last - grid.start(i_last) + 1
             n, d = (i_last - i_first - 1) * pa * pb + a * pb + b * pa, pa * pb
         qn, qd = ratio(p.qty)
-        value += Fraction(sn * qn * months * n, sd * qd * 12 * d)
-    return value
+        pn, pd = sn * qn * months * n, sd * qd * 12 * d
+        num, den = num * pd + pn * den, den * pd
+    return num, den
+
+
+def ssp_value(
+    line: LineTerms, block: Block, grid: PeriodGrid, from_day: int, at_price: bool = False
+) -> Fraction:
+    """`ssp_weight` as a Fraction (for readers and tests)."""
+    num, den = ssp_weight(line, block, grid, from_day, at_price)
+    return Fraction(num, den)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from math import lcm
 
 from babel.numbers import get_currency_precision, list_currencies
 
@@ -20,6 +21,7 @@ __all__ = [
     "UnknownCurrencyError",
     "allocate",
     "allocate_minor",
+    "allocate_ratios",
     "currency_exponent",
     "format_minor",
     "from_minor",
@@ -84,6 +86,7 @@ def from_minor(units: int, exponent: int) -> Decimal:
     return Decimal(units).scaleb(-exponent) if exponent else Decimal(units)
 
 
+@lru_cache(maxsize=65536)
 def format_minor(units: int, exponent: int) -> str:
     """Minor units as a plain string with the currency's decimals: 165411 → '1654.11'."""
     if exponent == 0:
@@ -115,15 +118,32 @@ def allocate_minor(total: int, weights: Sequence[Fraction | int]) -> list[int]:
         raise ValueError("weights must not be negative")
     if count == 1:
         return [total]
+    scaled: list[int]
+    if all(isinstance(w, int) for w in weights):
+        scaled = [int(w) for w in weights]
+    else:
+        fractions = [Fraction(w) for w in weights]
+        common = lcm(*(f.denominator for f in fractions))
+        scaled = [f.numerator * (common // f.denominator) for f in fractions]
+    return _allocate_scaled(total, scaled)
+
+
+def allocate_ratios(total: int, weights: Sequence[tuple[int, int]]) -> list[int]:
+    """`allocate_minor` for weights given as exact (numerator, denominator) integer pairs."""
+    if any(n < 0 for n, _ in weights) or any(d <= 0 for _, d in weights):
+        raise ValueError("weights must not be negative")
+    if len(weights) == 1:
+        return [total]
+    common = lcm(*(d for _, d in weights)) if weights else 1
+    return allocate_minor(total, [n * (common // d) for n, d in weights])
+
+
+def _allocate_scaled(total: int, scaled: list[int]) -> list[int]:
+    count = len(scaled)
     sign = -1 if total < 0 else 1
     magnitude = abs(total)
-    fractions = [Fraction(w) for w in weights]
-    if sum(fractions) == 0:
-        fractions = [Fraction(1)] * count
-    common = 1
-    for f in fractions:
-        common = common * f.denominator // _gcd(common, f.denominator)
-    scaled = [f.numerator * (common // f.denominator) for f in fractions]
+    if sum(scaled) == 0:
+        scaled = [1] * count
     weight_sum = sum(scaled)
     parts: list[int] = []
     remainders: list[int] = []
@@ -137,12 +157,6 @@ def allocate_minor(total: int, weights: Sequence[Fraction | int]) -> list[int]:
         for i in order[:left]:
             parts[i] += 1
     return [sign * p for p in parts]
-
-
-def _gcd(a: int, b: int) -> int:
-    while b:
-        a, b = b, a % b
-    return a
 
 
 def allocate(total: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from typing import Literal
 
 from domain.billing import (
@@ -25,7 +24,7 @@ from domain.billing import (
     block_fee,
     full_period_fee,
     one_time_fee,
-    ssp_value,
+    ssp_weight,
     usage_amount,
 )
 from domain.calendar import FREQUENCY_MONTHS, PeriodGrid, month_key
@@ -39,7 +38,7 @@ from domain.documents import (
 from domain.errors import InputError
 from domain.models import Amendment, Contract, UsageRecord
 from domain.money import (
-    allocate_minor,
+    allocate_ratios,
     currency_exponent,
     format_minor,
     from_minor,
@@ -73,7 +72,6 @@ def _d(ordinal: int) -> date:
 class Doc:
     """A billing document inside the engine (amounts in minor units, dates as ordinals)."""
 
-    key: str
     source: Literal["period", "usage", "amendment", "one_time"]
     day: int
     available_on: int
@@ -88,6 +86,15 @@ class Doc:
     @property
     def kind(self) -> Literal["invoice", "credit_note"]:
         return "invoice" if self.total > 0 else "credit_note"
+
+    @property
+    def key(self) -> str:
+        """The document's deterministic key: `invoice:2026-03-15` (a period's invoice),
+        `usage:2026-02-15`, `one_time:2026-05-20`, `amendment:AMD-1`."""
+        if self.source == "amendment":
+            return f"amendment:{self.amendment_id}"
+        prefix = "invoice" if self.source == "period" else self.source
+        return f"{prefix}:{date.fromordinal(self.day).isoformat()}"
 
     @property
     def non_usage_total(self) -> int:
@@ -218,7 +225,10 @@ class Schedule:
                         c = t.total
                         amounts[i] += c - prev
                         break
-                    c = round_half_up(amount * (month_end - t_first + 1), span)
+                    if amount >= 0:  # round half-up, inlined: this loop is the hot one
+                        c = (2 * amount * (month_end - t_first + 1) + span) // (2 * span)
+                    else:
+                        c = round_half_up(amount * (month_end - t_first + 1), span)
                     amounts[i] += c - prev
                     prev = c
                     i += 1
@@ -483,7 +493,6 @@ class _Builder:
 
     def add_doc(
         self,
-        key: str,
         source: Literal["period", "usage", "amendment", "one_time"],
         day: int,
         available_on: int,
@@ -502,7 +511,6 @@ class _Builder:
             self.seq += 1
             self.docs.append(
                 Doc(
-                    key,
                     source,
                     day,
                     available_on,
@@ -611,9 +619,7 @@ class _Builder:
                 if amount:
                     charges.append(self.one_time_charge(line, block, 1, amount))
         self.billed_periods.append(index)
-        self.add_doc(
-            f"invoice:{_d(first)}", "period", first, processed_on, first, last, charges, RANK_PERIOD
-        )
+        self.add_doc("period", first, processed_on, first, last, charges, RANK_PERIOD)
 
     def bill_one_time_due(self, day: int) -> None:
         """One-time fees whose date has come and that no period invoice or amendment billed."""
@@ -629,7 +635,7 @@ class _Builder:
                 if amount:
                     due.setdefault(s, []).append(self.one_time_charge(line, block, 1, amount))
         for s in sorted(due):
-            self.add_doc(f"one_time:{_d(s)}", "one_time", s, day, s, s, due[s], RANK_ONE_TIME)
+            self.add_doc("one_time", s, day, s, s, due[s], RANK_ONE_TIME)
 
     def next_one_time(self) -> int | None:
         if not self.one_time_dirty:
@@ -693,9 +699,7 @@ class _Builder:
                         end,
                     )
                 )
-        self.add_doc(
-            f"usage:{_d(end + 1)}", "usage", end + 1, processed_on, first, end, charges, RANK_USAGE
-        )
+        self.add_doc("usage", end + 1, processed_on, first, end, charges, RANK_USAGE)
 
     # -- revenue -------------------------------------------------------------------------------
 
@@ -726,26 +730,27 @@ class _Builder:
         Parts that deliver nothing get nothing. When every SSP is zero the parts' prices stand
         in for them, and failing those, equal shares: the parts must still sum to the amount.
         """
-        weights: list[Fraction | int] = [
-            ssp_value(ln, b, self.grid, max(from_day, b.first)) if b.first is not None else 0
+        grid = self.grid
+        weights = [
+            ssp_weight(ln, b, grid, max(from_day, b.first)) if b.first is not None else (0, 1)
             for ln, b in parts
         ]
-        if not any(weights):
+        if not any(n for n, _ in weights):
             weights = [
-                ssp_value(ln, b, self.grid, max(from_day, b.first), at_price=True)
+                ssp_weight(ln, b, grid, max(from_day, b.first), at_price=True)
                 if b.first is not None
-                else 0
+                else (0, 1)
                 for ln, b in parts
             ]
-        if not any(weights):
-            weights = [1 if b.pieces else 0 for _, b in parts]
-        if not any(weights):
+        if not any(n for n, _ in weights):
+            weights = [(1 if b.pieces else 0, 1) for _, b in parts]
+        if not any(n for n, _ in weights):
             if amount:
                 raise InputError(
                     f"cannot allocate {format_minor(amount, self.exp)}: no obligation delivers"
                 )
             return [0] * len(parts)
-        return allocate_minor(amount, weights)
+        return allocate_ratios(amount, weights)
 
     def book(self) -> None:
         """The allocation at booking: the projected billing shared out by relative SSP."""
@@ -794,11 +799,11 @@ class _Builder:
                 f"cannot recognize {format_minor(amount, self.exp)} on {_d(day)}: "
                 "no obligation is in service"
             )
-        weights: list[Fraction | int] = [ssp_value(line, b, self.grid, eff) for line, b in active]
-        if not any(weights):
-            weights = [1] * len(active)
+        weights = [ssp_weight(line, b, self.grid, eff) for line, b in active]
+        if not any(n for n, _ in weights):
+            weights = [(1, 1)] * len(active)
         day = max(day, self.terms.first)
-        for (line, b), share in zip(active, allocate_minor(amount, weights), strict=True):
+        for (line, b), share in zip(active, allocate_ratios(amount, weights), strict=True):
             self.obligation(line, b, "original").add_point(day, share)
 
     # -- amendments ----------------------------------------------------------------------------
@@ -959,7 +964,6 @@ class _Builder:
         self.history.append((eff, new))
         self.applied.append(record)
         self.add_doc(
-            f"amendment:{amendment.id}",
             "amendment",
             eff,
             received,
