@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from domain.models import Scenario
+from domain.money import format_minor
 from domain.schedule import Schedule, build_schedule
 
 __all__ = [
@@ -77,7 +78,11 @@ class Report(_Model):
 
 def build_report(schedule: Schedule, as_of: dt.date) -> Report:
     """The §6 report of a schedule as of a business date."""
-    text = schedule.text
+    exponent = schedule.exponent
+
+    def text(minor: int) -> str:
+        return format_minor(minor, exponent)
+
     cutoff = as_of.toordinal()
     invoices: list[ReportDocument] = []
     n_inv = n_cn = 0
@@ -113,7 +118,9 @@ def build_report(schedule: Schedule, as_of: dt.date) -> Report:
             for o in schedule.obligations
         ],
         invoices=invoices,
-        revenue_by_month={k: text(v) for k, v in schedule.revenue_by_month_minor().items()},
+        revenue_by_month={
+            k: format_minor(v, exponent) for k, v in schedule.revenue_by_month_minor().items()
+        },
         billed_to_date=text(billed),
         recognized_to_date=text(recognized),
         deferred_revenue=text(billed - recognized),

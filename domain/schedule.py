@@ -578,10 +578,11 @@ class _Builder:
         self.one_time_dirty = True
 
     def bill_period(self, index: int, processed_on: int) -> None:
-        grid, terms = self.grid, self.terms
+        grid, terms, exp, months = self.grid, self.terms, self.exp, self.grid.months
         first, p_last = grid.start(index), grid.end(index)
         last = min(p_last, terms.last)
         charges: list[Charge] = []
+        total = 0
         for line, block in self.blocks:
             pieces = block.pieces
             if not pieces:
@@ -592,8 +593,9 @@ class _Builder:
                 if len(pieces) == 1:
                     p = pieces[0]
                     if p.first <= first and p.last >= p_last:  # the whole period: no proration
-                        amount = full_period_fee(line.price, p.qty, grid.months, self.exp)
+                        amount = full_period_fee(line.price, p.qty, months, exp)
                         if amount:
+                            total += amount
                             charges.append(
                                 Charge(
                                     block.obligation_id,
@@ -609,17 +611,34 @@ class _Builder:
                                 )
                             )
                         continue
-                amount = block_fee(line.price, block, grid, index, first, last, self.exp)
+                amount = block_fee(line.price, block, grid, index, first, last, exp)
                 if amount:
+                    total += amount
                     charges.append(self.sub_charge(line, block, index, first, last, 1, amount, ""))
-            elif block.pieces[0].first == first and block.obligation_id not in self.one_time_billed:
+            elif pieces[0].first == first and block.obligation_id not in self.one_time_billed:
                 self.one_time_billed.add(block.obligation_id)
                 self.one_time_dirty = True
-                amount = one_time_fee(line.price, block.pieces[0].qty, self.exp)
+                amount = one_time_fee(line.price, pieces[0].qty, exp)
                 if amount:
+                    total += amount
                     charges.append(self.one_time_charge(line, block, 1, amount))
         self.billed_periods.append(index)
-        self.add_doc("period", first, processed_on, first, last, charges, RANK_PERIOD)
+        if total:  # a period invoice has no usage: all of it counts for the transaction price
+            self.seq += 1
+            self.docs.append(
+                Doc(
+                    "period",
+                    first,
+                    processed_on,
+                    first,
+                    last,
+                    charges,
+                    total,
+                    RANK_PERIOD,
+                    self.seq,
+                )
+            )
+            self.billed_non_usage += total
 
     def bill_one_time_due(self, day: int) -> None:
         """One-time fees whose date has come and that no period invoice or amendment billed."""
