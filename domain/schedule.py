@@ -845,21 +845,31 @@ class _Builder:
         windows = False
         horizon = max(old.last, new.last)
         # Re-bill every invoiced period from the effective date on: old fee out, new fee in.
-        for j in self.billed_periods:
+        before = {b.obligation_id: (ln, b) for ln, b in self.blocks if ln.kind == "subscription"}
+        after = {b.obligation_id: (ln, b) for ln, b in new.blocks() if ln.kind == "subscription"}
+        oids = list(before) + [o for o in after if o not in before]
+        unchanged = {
+            oid
+            for oid in oids
+            if oid in before
+            and oid in after
+            and before[oid][0].price == after[oid][0].price
+            and before[oid][1].pieces == after[oid][1].pieces
+        }
+        rebilled = []
+        for j in reversed(self.billed_periods):  # the periods the effective date cuts or follows
+            if grid.end(j) < eff:
+                break
+            rebilled.append(j)
+        for j in reversed(rebilled):
             p_first, p_last = grid.start(j), grid.end(j)
-            if p_last < eff:
-                continue
             w_first, w_last = max(eff, p_first), min(p_last, horizon)
             if w_first > w_last:
                 continue
-            before = {
-                b.obligation_id: (ln, b) for ln, b in old.blocks() if ln.kind == "subscription"
-            }
-            after = {
-                b.obligation_id: (ln, b) for ln, b in new.blocks() if ln.kind == "subscription"
-            }
             touched = False
-            for oid in list(before) + [o for o in after if o not in before]:
+            for oid in oids:
+                if oid in unchanged:
+                    continue
                 o_amt = n_amt = 0
                 if oid in before:
                     ln, b = before[oid]
@@ -915,7 +925,6 @@ class _Builder:
                 if amount:
                     charges.append(self.one_time_charge(ln2, b2, 1, amount))
         total = sum(c.amount for c in charges)
-        tp = self.billed_non_usage + total + self.projected(new, self.next_period, on_doc)
 
         kind = mod.kind
         if kind == "separate":
@@ -930,6 +939,7 @@ class _Builder:
                 if b.pieces:
                     self.tranche_for(ob, ln, b, eff, share)
         elif kind == "prospective":
+            tp = self.billed_non_usage + total + self.projected(new, self.next_period, on_doc)
             recognized = sum(o.cum(eff - 1) for o in self.obligations.values())
             remainder = tp - recognized
             if remainder < 0:
@@ -972,6 +982,7 @@ class _Builder:
             else:
                 self.true_up(old, eff, remainder)
         elif kind == "cancellation":
+            tp = self.billed_non_usage + total + self.projected(new, self.next_period, on_doc)
             recognized = sum(o.cum(eff - 1) for o in self.obligations.values())
             for o in self.obligations.values():
                 o.cut(eff - 1)
