@@ -11,10 +11,14 @@ Amounts are integer minor units inside; `Schedule` turns them into `Decimal` at 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
+from itertools import accumulate
+from operator import add, sub
 from typing import Literal
 
 from domain.builder import (
@@ -139,40 +143,34 @@ class Schedule:
             return self._months
         start = _d(first)
         end = _d(last)
-        base = start.year * 12 + start.month - 1
-        count = end.year * 12 + end.month - 1 - base + 1
-        month_ends: list[int] = []
-        for i in range(count):
-            y, m = divmod(base + i + 1, 12)
-            month_ends.append(date(y, m + 1, 1).toordinal() - 1)
-        amounts = [0] * count
+        month_ends, keys = _month_grid(start.year * 12 + start.month - 1, end.year * 12 + end.month)
+        count = len(month_ends)
+        # Cumulative revenue at each month end: a tranche adds its rounded cumulative amounts
+        # to the months it is under way and steps up by its total from the month it ends on.
+        # List comprehensions and C-level maps keep this, the hottest loop, out of bytecode.
+        partial = [0] * count
+        step = [0] * count
         for o in self.obligations:
             for t in o.tranches:
-                # cumulative straight-line amounts at each month end, inlined for speed
-                t_first, t_last, amount = t.first, t.last, t.amount
-                stop = t.cut if t.cut < t_last else t_last
-                span = t_last - t_first + 1
-                prev = 0
-                i = _month_index(_d(t_first), base)
-                while i < count:
-                    month_end = month_ends[i]
-                    if month_end >= stop:
-                        c = t.total
-                        amounts[i] += c - prev
-                        break
-                    if amount >= 0:  # round half-up, inlined: this loop is the hot one
-                        c = (2 * amount * (month_end - t_first + 1) + span) // (2 * span)
+                t_first, amount = t.first, t.amount
+                i0 = bisect_left(month_ends, t_first)
+                i1 = bisect_left(month_ends, t.final_day)
+                if i1 > i0:
+                    span = t.last - t_first + 1
+                    if amount >= 0:
+                        two_a, two_s, first_1 = 2 * amount, 2 * span, t_first - 1
+                        cums = [(two_a * (e - first_1) + span) // two_s for e in month_ends[i0:i1]]
                     else:
-                        c = round_half_up(amount * (month_end - t_first + 1), span)
-                    amounts[i] += c - prev
-                    prev = c
-                    i += 1
+                        cums = [
+                            round_half_up(amount * (e - t_first + 1), span)
+                            for e in month_ends[i0:i1]
+                        ]
+                    partial[i0:i1] = map(add, partial[i0:i1], cums)
+                step[i1] += t.total
         for day, amount in self.usage_revenue:
-            amounts[_month_index(_d(day), base)] += amount
-        keys = []
-        for i in range(count):
-            y, m = divmod(base + i, 12)
-            keys.append(f"{y:04d}-{m + 1:02d}")
+            step[bisect_left(month_ends, day)] += amount
+        cumulative = list(map(add, partial, accumulate(step)))
+        amounts = list(map(sub, cumulative, [0, *cumulative[:-1]]))
         self._months = dict(zip(keys, amounts, strict=True))
         return self._months
 
@@ -330,8 +328,20 @@ class Schedule:
         )
 
 
-def _month_index(day: date, base: int) -> int:
-    return day.year * 12 + day.month - 1 - base
+@lru_cache(maxsize=4096)
+def _month_grid(first: int, stop: int) -> tuple[list[int], list[str]]:
+    """Month-end ordinals and 'YYYY-MM' keys of months first..stop-1 (as year × 12 + month − 1).
+
+    Callers must not modify the lists (they are shared through the cache).
+    """
+    ends: list[int] = []
+    keys: list[str] = []
+    for n in range(first, stop):
+        y, m = divmod(n + 1, 12)
+        ends.append(date(y, m + 1, 1).toordinal() - 1)
+        y, m = divmod(n, 12)
+        keys.append(f"{y:04d}-{m + 1:02d}")
+    return ends, keys
 
 
 def build_schedule(
