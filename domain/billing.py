@@ -50,9 +50,12 @@ class Charge:
 
     def describe(self) -> str:
         """The line's text on the document (built only when a document is rendered)."""
-        if self.kind == "usage":
-            return self.note
         first = date.fromordinal(self.first)
+        if self.kind == "usage":
+            return (
+                f"{self.product_code} usage {first}..{date.fromordinal(self.last)}: "
+                f"{self.quantity} above the allowance{self.note}"
+            )
         if self.kind == "one_time":
             return f"{self.product_code} delivered {first}{self.note}"
         return f"{self.product_code} {first}..{date.fromordinal(self.last)}{self.note}"

@@ -143,6 +143,8 @@ class ScheduleBuilder:
         self.blocks = self.terms.blocks()
         self.one_time_dirty = True
         self.one_time_next: int | None = None
+        # the whole-period fee of each single-piece block under the current terms
+        self.full_fees: dict[str, int] = {}
         self.history: list[tuple[int, Terms]] = [(self.terms.first, self.terms)]
         self.docs: list[Doc] = []
         self.seq = 0
@@ -283,9 +285,11 @@ class ScheduleBuilder:
         self.terms = terms
         self.blocks = terms.blocks()
         self.one_time_dirty = True
+        self.full_fees = {}
 
     def bill_period(self, index: int, processed_on: int) -> None:
         grid, terms, exp, months = self.grid, self.terms, self.exp, self.grid.months
+        full_fees = self.full_fees
         first, p_last = grid.start(index), grid.end(index)
         last = min(p_last, terms.last)
         charges: list[Charge] = []
@@ -300,7 +304,12 @@ class ScheduleBuilder:
                 if len(pieces) == 1:
                     p = pieces[0]
                     if p.first <= first and p.last >= p_last:  # the whole period: no proration
-                        amount = full_period_fee(line.price, p.qty, months, exp)
+                        oid = block.obligation_id
+                        amount = full_fees.get(oid, -1)
+                        if amount < 0:
+                            amount = full_fees[oid] = full_period_fee(
+                                line.price, p.qty, months, exp
+                            )
                         if amount:
                             total += amount
                             charges.append(
@@ -416,8 +425,7 @@ class ScheduleBuilder:
                         line_id,
                         line.product_code,
                         "usage",
-                        f"{line.product_code} usage {_d(first)}..{_d(end)}: "
-                        f"{used} used, {line.included} included",
+                        "",
                         over,
                         line.price,
                         recognized,
