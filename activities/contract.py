@@ -281,6 +281,9 @@ class ContractActivities:
                     amount=doc.total,
                     document_date=doc.date,
                     contract_id=doc.contract_id,
+                    period_start=doc.period_start,
+                    period_end=doc.period_end,
+                    metadata={"q2c_source": doc.source, "q2c_document": doc.key},
                     memo=f"{doc.contract_id} {doc.key}: "
                     + "; ".join(line.description for line in doc.lines),
                 )

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from starter.app import app, run
-from starter.commands import dev, doctor, sandbox, schedule  # noqa: F401  (registration by import)
+from starter.commands import (  # noqa: F401  (registration by import)
+    dev,
+    doctor,
+    sandbox,
+    schedule,
+    simulate,
+)
 
 __all__ = ["app", "main"]
 

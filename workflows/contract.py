@@ -96,11 +96,11 @@ class ContractWorkflow:
             opportunity_id=input.opportunity_id,
             clock_offset_seconds=input.clock_offset_seconds,
             transient_window_seconds=input.transient_window_seconds,
+            search_attributes=input.search_attributes,
         )
         self._retry_requested = False
         self._schedule_cache: tuple[str, Schedule] | None = None
         self._search_cache: dict[str, Any] = {}
-        self._next_wake: dt.datetime | None = None
         self._next_due: dt.date | None = None
 
     # -- the run -------------------------------------------------------------------------
@@ -228,7 +228,7 @@ class ContractWorkflow:
             business_date=self._today(),
             processed_through=self.s.processed_through,
             next_due=self._next_due,
-            next_wake=self._next_wake,
+            next_wake=self._workflow_time_of(self._next_due) if self._next_due else None,
             attention_reason=self.s.attention_reason,
             attention_detail=self.s.attention_detail,
             currency=self.s.booking.contract.currency if self.s.booking else None,
@@ -236,6 +236,7 @@ class ContractWorkflow:
             recognized_to_date=figures.recognized if figures else None,
             deferred_revenue=figures.deferred if figures else None,
             pending_messages=self._pending_count(),
+            finished=self.s.finished,
             documents_posted=len(self.s.posted_documents),
             journals_posted=len(self.s.posted_journals),
         )
@@ -397,6 +398,9 @@ class ContractWorkflow:
         self._next_due = next_due_date(schedule, today)
         self._set_stage(self._steady_stage())
         self._publish()
+        written = f"{self.s.stage}:{self.s.attention_reason or ''}"
+        if written != self.s.written_status:
+            await self._write_back(self.s.stage)
 
     async def _issue(self, document: BillingDocument) -> None:
         assert self.s.billing_customer_id is not None
@@ -482,11 +486,9 @@ class ContractWorkflow:
         if self._has_messages():
             return
         if self._next_due is None:
-            self._next_wake = None
             await workflow.wait_condition(self._has_messages)
             return
-        self._next_wake = self._workflow_time_of(self._next_due)
-        delay = self._next_wake - workflow.now()
+        delay = self._workflow_time_of(self._next_due) - workflow.now()
         if delay <= timedelta(0):
             return
         with contextlib.suppress(TimeoutError):
@@ -508,6 +510,7 @@ class ContractWorkflow:
             opportunity_id=state.opportunity_id,
             clock_offset_seconds=state.clock_offset_seconds,
             transient_window_seconds=state.transient_window_seconds,
+            search_attributes=state.search_attributes,
             state=state,
         )
 
@@ -529,6 +532,7 @@ class ContractWorkflow:
                     term=self.s.term + 1,
                     clock_offset_seconds=self.s.clock_offset_seconds,
                     transient_window_seconds=self.s.transient_window_seconds,
+                    search_attributes=self.s.search_attributes,
                     booking=booking.model_copy(update={"contract": renewal}),
                     billing_customer_id=self.s.billing_customer_id,
                     erp_customer_id=self.s.erp_customer_id,
@@ -544,6 +548,7 @@ class ContractWorkflow:
             final = "Expired"
         self._set_stage(final)
         await self._write_back(final)
+        self.s.finished = True
         return ContractOutcome(
             contract_id=self.s.opportunity_id, final_stage=final, terms_served=self.s.term
         )
@@ -605,6 +610,8 @@ class ContractWorkflow:
         self._set_stage(previous)
 
     async def _write_back(self, status: str, *, revenue_schedule_id: str | None = None) -> None:
+        """Status (and ids) onto the opportunity, where sales and finance look."""
+        self.s.written_status = f"{status}:{self.s.attention_reason or ''}"
         await self._call(
             ContractActivities.write_back,
             WriteBack(
@@ -685,6 +692,8 @@ class ContractWorkflow:
         self._describe()
 
     def _upsert(self, values: dict[SearchAttributeKey[Any], Any]) -> None:
+        if not self.s.search_attributes:
+            return
         updates: list[SearchAttributeUpdate[Any]] = []
         for key, value in values.items():
             if self._search_cache.get(key.name, ...) == value:

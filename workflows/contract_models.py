@@ -76,6 +76,7 @@ class ContractState(BaseModel):
     term: int = 1
     clock_offset_seconds: float = 0.0
     transient_window_seconds: float = 3600.0
+    search_attributes: bool = True
     booking: Booking | None = None
     billing_customer_id: str | None = None
     erp_customer_id: str | None = None
@@ -94,6 +95,8 @@ class ContractState(BaseModel):
     plan_version: int = 0
     plan_posted_hash: str | None = None
     processed_through: dt.date | None = None
+    written_status: str | None = None
+    finished: bool = False
     stage: Stage = "Validating"
     attention_reason: str | None = None
     attention_detail: str | None = None
@@ -106,6 +109,9 @@ class ContractInput(BaseModel):
     opportunity_id: str
     clock_offset_seconds: float = 0.0
     transient_window_seconds: float = 3600.0
+    search_attributes: bool = Field(
+        True, description="False only where the server has none (the time-skipping one)."
+    )
     state: ContractState | None = None
 
 
@@ -126,6 +132,7 @@ class ContractStatus(BaseModel):
     recognized_to_date: Decimal | None
     deferred_revenue: Decimal | None
     pending_messages: int
+    finished: bool
     documents_posted: int
     journals_posted: int
 

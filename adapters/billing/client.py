@@ -578,6 +578,9 @@ class BillingAdapter:
         contract_id: str | None = None,
         reason: str | None = None,
         memo: str | None = None,
+        period_start: date | None = None,
+        period_end: date | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> BillingCreditNote:
         """A credit note against an open or paid invoice, by total `amount` or by `lines`.
 
@@ -598,9 +601,13 @@ class BillingAdapter:
                 if note.total != total:
                     raise self._conflict(key, f"credit note {note.id} of another amount")
                 return records.credit_note_from(note)
-        metadata = {records.KEY: stored_key(key)}
+        metadata = {**(metadata or {}), records.KEY: stored_key(key)}
         if contract_id:
             metadata[records.CONTRACT_ID] = contract_id
+        if period_start:
+            metadata[records.PERIOD_START] = period_start.isoformat()
+        if period_end:
+            metadata[records.PERIOD_END] = period_end.isoformat()
         params: CreditNoteCreateParams = {"invoice": invoice_id, "metadata": metadata}
         if document_date:
             metadata[records.DOCUMENT_DATE] = document_date.isoformat()

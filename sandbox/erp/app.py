@@ -51,7 +51,9 @@ def seed(store: ErpStore, data: Any) -> dict[str, Any]:
         for index, body in enumerate(records):
             try:
                 external = body.get("externalId") if isinstance(body, dict) else None
-                if isinstance(external, str):
+                if not rt.writable and isinstance(body, dict):
+                    record_id = store.add_reference(rt, body)
+                elif isinstance(external, str):
                     record_id, _ = store.upsert(rt, external, body)
                 else:
                     record_id = store.create(rt, body)

@@ -172,6 +172,27 @@ class ErpStore:
                         if record_type == "currency":
                             currency_ids[str(data["symbol"])] = str(record_id)
 
+    def add_reference(self, rt: RecordType, body: dict[str, Any]) -> int:
+        """Admin seeding of setup records the REST API cannot create (a legal entity, say).
+
+        Idempotent by `externalId`; a subsidiary's `currency` may be given as its ISO code.
+        """
+        external = body.get("externalId")
+        if not isinstance(external, str) or not external:
+            raise invalid_content("A setup record needs an externalId.", "externalId")
+        with self.transaction() as session:
+            existing = self.lookup(session, rt.name, f"eid:{external}")
+            if existing is not None:
+                return existing.id
+            data = dict(body)
+            currency = data.get("currency")
+            if rt.name == "subsidiary" and isinstance(currency, str):
+                row = self.lookup(session, "currency", f"eid:{currency}")
+                if row is None:
+                    raise invalid_content(f"Unknown currency {currency}.", "currency")
+                data["currency"] = {"id": str(row.id)}
+            return self._insert(session, rt, data)
+
     # --- inside a transaction -----------------------------------------------------------------
 
     def create_in(self, session: Session, rt: RecordType, body: Any, *, strict: bool) -> int:

