@@ -140,7 +140,7 @@ async def map_products(settings: Settings, scenario: Scenario, product_ids: dict
 
 
 async def _status(handle: WorkflowHandle[Any, Any]) -> ContractStatus:
-    return await handle.query(ContractWorkflow.status, result_type=ContractStatus)
+    return await handle.query(ContractWorkflow.status)
 
 
 async def _settle(handle: WorkflowHandle[Any, Any], day: dt.date) -> ContractStatus:
