@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from typing import Annotated
 
+import typer
 from temporalio.client import Client
 
 import worker
 from adapters import temporal_client
 from adapters.settings import ConfigError, Settings, get_settings
+from sandbox.server import SandboxServer, SandboxStartError
 from starter.app import OperationFailed, app, console
 from starter.devserver import DevServer
 
@@ -35,15 +38,36 @@ async def _wait_for(server: DevServer) -> Client:
             await asyncio.sleep(0.25)
 
 
-async def _run_dev(settings: Settings) -> None:
+async def _start_sandbox(settings: Settings) -> tuple[SandboxServer, Settings]:
+    """The local vendors, and settings that point the worker's adapters at them."""
+    sandbox = SandboxServer(settings)
+    try:
+        urls = await sandbox.start()
+    except SandboxStartError as exc:
+        raise OperationFailed(f"{exc} (set Q2C_SANDBOX_*_PORT, or --no-sandbox)") from None
+    for line in sandbox.lines():
+        console.print(line, highlight=False)
+    return sandbox, settings.model_copy(
+        update={
+            "salesforce_url": urls["salesforce"],
+            "billing_url": urls["billing"],
+            "erp_url": urls["erp"],
+        }
+    )
+
+
+async def _run_dev(settings: Settings, with_sandbox: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     ledger_engine = worker.open_ledger(settings)
+    sandbox: SandboxServer | None = None
+    if with_sandbox:
+        sandbox, settings = await _start_sandbox(settings)
     server = DevServer(settings.state_dir, settings.dev_temporal_port, settings.dev_ui_port)
-    server.start()
     try:
+        server.start()
         client = await _wait_for(server)
         console.print(f"Temporal: {server.address} (history in {server.state_dir / 'temporal.db'})")
         console.print(f"Temporal Web UI: {server.ui_url}")
@@ -53,13 +77,22 @@ async def _run_dev(settings: Settings) -> None:
         await worker.run_until_stopped(client, settings, ledger_engine, stop)
     finally:
         await server.stop()
+        if sandbox is not None:
+            await sandbox.stop()
         console.print("Stopped.")
 
 
 @app.command()
-def dev() -> None:
-    """Start the Temporal dev server (Web UI on :8233) and a worker, until Ctrl-C."""
-    asyncio.run(_run_dev(get_settings()))
+def dev(
+    no_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--no-sandbox", help="Use the vendors of Q2C_*_URL instead of the local sandbox."
+        ),
+    ] = False,
+) -> None:
+    """Start the Temporal dev server (Web UI on :8233), the sandbox and a worker, until Ctrl-C."""
+    asyncio.run(_run_dev(get_settings(), with_sandbox=not no_sandbox))
 
 
 @app.command(name="worker")

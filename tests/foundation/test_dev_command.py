@@ -38,7 +38,15 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def dev_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
     port, ui_port = _free_port(), _free_port()
-    env = _env(tmp_path, Q2C_DEV_TEMPORAL_PORT=str(port), Q2C_DEV_UI_PORT=str(ui_port))
+    env = _env(
+        tmp_path,
+        Q2C_DEV_TEMPORAL_PORT=str(port),
+        Q2C_DEV_UI_PORT=str(ui_port),
+        Q2C_SANDBOX_SALESFORCE_PORT="0",
+        Q2C_SANDBOX_BILLING_PORT="0",
+        Q2C_SANDBOX_ERP_PORT="0",
+        Q2C_SANDBOX_DATABASE_URL="sqlite://",
+    )
     proc = subprocess.Popen(
         [Q2C, "dev"],
         env=env,
@@ -61,7 +69,10 @@ def dev_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, in
     else:
         proc.kill()
         pytest.fail("q2c dev did not come up:\n" + "".join(seen))
-    assert f"http://127.0.0.1:{ui_port}" in "".join(seen)
+    output = "".join(seen)
+    assert f"http://127.0.0.1:{ui_port}" in output
+    for system in ("salesforce", "billing", "erp"):
+        assert f"{system}: http://127.0.0.1:" in output, output
     try:
         yield proc, port, ui_port
     finally:
