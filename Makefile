@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.bench_schedule
 
 clean:
 	rm -rf $(VENV) .q2c .pytest_cache .mypy_cache .ruff_cache
