@@ -113,24 +113,7 @@ def render(schedule: Schedule, report: Report) -> None:
         obligations.add_row(o.id, o.product_code, o.kind, r.treatment, r.allocated)
     console.print(obligations)
 
-    invoices = Table(title=f"Documents to {report.as_of}", title_justify="left")
-    invoices.add_column("Number")
-    invoices.add_column("Kind")
-    invoices.add_column("Date")
-    invoices.add_column("Period")
-    invoices.add_column("Total", justify="right")
-    for inv in report.invoices:
-        credit = inv.kind == "credit_note"
-        invoices.add_row(
-            inv.number,
-            inv.kind.replace("_", " "),
-            str(inv.date),
-            f"{inv.period_start} → {inv.period_end}",
-            Text(("-" if credit else "") + inv.total, style="red" if credit else ""),
-        )
-    if not report.invoices:
-        invoices.add_row("-", "no documents yet", "", "", "")
-    console.print(invoices)
+    console.print(documents_table(report, f"Documents to {report.as_of}"))
 
     billed_by_month: dict[str, int] = {}
     for doc in schedule.docs:
@@ -166,3 +149,25 @@ def render(schedule: Schedule, report: Report) -> None:
             style="dim" if month > as_of_month else None,
         )
     console.print(waterfall)
+
+
+def documents_table(report: Report, title: str) -> Table:
+    """The invoices and credit notes of a report (credit notes shown negative, in red)."""
+    invoices = Table(title=title, title_justify="left")
+    invoices.add_column("Number")
+    invoices.add_column("Kind")
+    invoices.add_column("Date")
+    invoices.add_column("Period")
+    invoices.add_column("Total", justify="right")
+    for inv in report.invoices:
+        credit = inv.kind == "credit_note"
+        invoices.add_row(
+            inv.number,
+            inv.kind.replace("_", " "),
+            str(inv.date),
+            f"{inv.period_start} → {inv.period_end}",
+            Text(("-" if credit else "") + inv.total, style="red" if credit else ""),
+        )
+    if not report.invoices:
+        invoices.add_row("-", "no documents yet", "", "", "")
+    return invoices

@@ -13,7 +13,7 @@ from rich.table import Table
 from domain.inputs import load_scenario
 from domain.report import Report
 from starter.app import OperationFailed, app, console
-from starter.commands.schedule import _read
+from starter.commands.schedule import _read, documents_table
 from starter.simulate import SimulationError, run_scenario
 
 
@@ -36,14 +36,7 @@ def render_report(report: Report) -> None:
     ):
         summary.add_row(label, value)
     console.print(summary)
-    docs = Table(title="Documents in billing", title_justify="left")
-    for column in ("Number", "Kind", "Date", "Period", "Total"):
-        docs.add_column(column, justify="right" if column == "Total" else "left")
-    for doc in report.invoices:
-        docs.add_row(
-            doc.number, doc.kind, str(doc.date), f"{doc.period_start} → {doc.period_end}", doc.total
-        )
-    console.print(docs)
+    console.print(documents_table(report, f"Documents in billing to {report.as_of}"))
     revenue = Table(title="Revenue by month (ERP revenue schedule)", title_justify="left")
     revenue.add_column("Month")
     revenue.add_column("Revenue", justify="right")
