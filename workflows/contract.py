@@ -285,6 +285,7 @@ class ContractWorkflow:
                 summary=f"read amendment {amendment_id} ← salesforce",
             )
             self.s.pending_amendments.pop(0)
+            self.s.amendment_requests[amendment.id] = amendment_id
             self._apply_amendment(amendment)
         while self.s.pending_cancels:
             request = self.s.pending_cancels.pop(0)
@@ -330,7 +331,9 @@ class ContractWorkflow:
     def _outcome(
         self, amendment_id: str, *, accepted: bool, treatment: str | None = None, message: str = ""
     ) -> None:
-        self.s.amendment_outcomes[amendment_id] = AmendmentOutcome(
+        """The answer, filed under the id the amendment was asked for by (what `amend` awaits)."""
+        requested_as = self.s.amendment_requests.get(amendment_id, amendment_id)
+        self.s.amendment_outcomes[requested_as] = AmendmentOutcome(
             amendment_id=amendment_id, accepted=accepted, treatment=treatment, message=message
         )
 
@@ -339,9 +342,10 @@ class ContractWorkflow:
             if amendment_id.startswith("CANCEL-"):
                 continue
             self.s.refused_amendments.pop(amendment_id)
-            self.s.amendment_outcomes.pop(amendment_id, None)
-            if amendment_id not in self.s.pending_amendments:
-                self.s.pending_amendments.append(amendment_id)
+            requested_as = self.s.amendment_requests.get(amendment_id, amendment_id)
+            self.s.amendment_outcomes.pop(requested_as, None)
+            if requested_as not in self.s.pending_amendments:
+                self.s.pending_amendments.append(requested_as)
 
     def _apply_usage(self, pending: PendingUsage) -> None:
         record = UsageRecord(
@@ -660,9 +664,10 @@ class ContractWorkflow:
                 self.s.attention_reason = reason.split(":", 1)[0]
                 self.s.attention_detail = f"amendment {amendment_id}: {reason}"
                 return "NeedsAttention"
-        if self.s.stage == "NeedsAttention":
-            self.s.attention_reason = None
-            self.s.attention_detail = None
+        # No refusal in force: clear its reason whatever stage we pass through (a re-read
+        # amendment goes NeedsAttention → Amending → Active). Parking clears its own on retry.
+        self.s.attention_reason = None
+        self.s.attention_detail = None
         status, _ = self._schedule().status(today)
         if status == "NeedsAttention":  # refused by the schedule but not yet effective above
             return "Active"

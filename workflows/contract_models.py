@@ -61,7 +61,11 @@ class AmendmentRequest(BaseModel):
 
 
 class AmendmentOutcome(BaseModel):
-    """The answer of the `amend` update: applied, or refused with the reason."""
+    """The answer of the `amend` update: applied, or refused with the reason.
+
+    `amendment_id` is the amendment's own id (its Name in Salesforce, e.g. AMD-7), whatever id
+    the update was sent with.
+    """
 
     amendment_id: str
     accepted: bool
@@ -82,6 +86,11 @@ class ContractState(BaseModel):
     erp_customer_id: str | None = None
     activated: bool = False
     amendments: list[Amendment] = Field(default_factory=list)
+    amendment_requests: dict[str, str] = Field(
+        default_factory=dict,
+        description="Amendment id (its Name) → the id messages named it by (the Salesforce "
+        "record id), to answer `amend` and to read a refused amendment again.",
+    )
     refused_amendments: dict[str, str] = Field(default_factory=dict)
     seen_messages: list[str] = Field(default_factory=list)
     usage: list[UsageRecord] = Field(default_factory=list)
