@@ -75,7 +75,7 @@ def booking_from_salesforce(booking: SalesforceBooking) -> Booking:
     return Booking(
         contract=contract,
         products=products,
-        auto_renew=bool(getattr(opp, "auto_renew", False)),
+        auto_renew=opp.auto_renew,
         account_name=account.name,
     )
 

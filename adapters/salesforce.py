@@ -20,7 +20,7 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adapters.errors import BusinessError, MappingError, NotFoundError, TransientError
 from adapters.http import (
@@ -177,8 +177,15 @@ class SalesforceOpportunity(SfModel):
     billing_frequency: str | None = Field(None, alias="Q2C_Billing_Frequency__c")
     legal_entity: str | None = Field(None, alias="Q2C_Legal_Entity__c")
     renewal_of: str | None = Field(None, alias="Q2C_Renewal_Of__c")
+    auto_renew: bool = Field(False, alias="Q2C_Auto_Renew__c")
     status: str | None = Field(None, alias="Q2C_Status__c")
     external_id: str | None = Field(None, alias="Q2C_External_Id__c")
+
+    @field_validator("auto_renew", mode="before")
+    @classmethod
+    def _unchecked_if_null(cls, value: Any) -> Any:
+        """A checkbox is never null in an org; a record saved before the field existed is."""
+        return False if value is None else value
 
 
 class SalesforceBooking(SfModel):

@@ -547,6 +547,10 @@ class ContractWorkflow:
                     pending_payments=list(self.s.pending_payments),
                     pending_cancels=list(self.s.pending_cancels),
                     seen_messages=list(self.s.seen_messages),
+                    # A message seen before is not taken again, so its answer must come along:
+                    # else `amend` for an amendment of an earlier term would wait forever.
+                    amendment_requests=dict(self.s.amendment_requests),
+                    amendment_outcomes=dict(self.s.amendment_outcomes),
                 )
                 workflow.continue_as_new(self._continuation(nxt))
             final = "Expired"

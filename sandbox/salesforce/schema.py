@@ -302,6 +302,7 @@ def _build() -> dict[str, SObject]:
                     reference_to="Opportunity",
                     relationship_name="Q2C_Renewal_Of__r",
                 ),
+                Field("Q2C_Auto_Renew__c", "boolean", "Auto-Renew", default=False),
                 Field(
                     "Q2C_Status__c",
                     "picklist",
