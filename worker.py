@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.registry import worker_activities
 from adapters import temporal_client
@@ -42,6 +42,7 @@ def build_worker(
     activities: Sequence[Callable[..., Any]],
     executor: ThreadPoolExecutor,
 ) -> Worker:
+    """The worker, tuned by the Q2C_WORKER_* settings (docs/DEPLOYMENT.md)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -49,6 +50,15 @@ def build_worker(
         activities=activities,
         activity_executor=executor,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_sticky_cache_size,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(
+            settings.worker_workflow_task_pollers
+        ),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(
+            settings.worker_activity_task_pollers
+        ),
     )
 
 

@@ -31,6 +31,23 @@ class Settings(BaseSettings):
     dev_ui_port: int = Field(8233, ge=1, le=65535, description="`q2c dev` Web UI port.")
     http_timeout_seconds: float = Field(10.0, gt=0, description="Per-request timeout to vendors.")
 
+    # Worker tuning (`q2c worker`); defaults are the Temporal SDK's, see docs/DEPLOYMENT.md
+    worker_max_concurrent_activities: int = Field(
+        100, ge=1, description="Activity tasks one worker process runs at once."
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        100, ge=2, description="Workflow tasks one worker process runs at once."
+    )
+    worker_sticky_cache_size: int = Field(
+        1000, ge=0, description="Workflows kept in memory (sticky cache); 0 disables it."
+    )
+    worker_workflow_task_pollers: int = Field(
+        5, ge=2, description="Concurrent long polls for workflow tasks."
+    )
+    worker_activity_task_pollers: int = Field(
+        5, ge=1, description="Concurrent long polls for activity tasks."
+    )
+
     # Salesforce (REST API, OAuth 2.0 client credentials)
     salesforce_url: str = Field("http://127.0.0.1:8701", description="Instance base address.")
     salesforce_api_version: str = Field("v62.0", description="REST API version segment.")
