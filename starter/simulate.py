@@ -22,7 +22,7 @@ import functools
 import logging
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,18 @@ class SimulationError(Exception):
 class Booked:
     opportunity_id: str
     amendment_ids: list[str]
+
+
+@dataclass(frozen=True)
+class ProcessedDay:
+    """A business day the contract has just processed, as an `on_day` hook sees it."""
+
+    date: dt.date
+    handle: WorkflowHandle[Any, Any]
+    amendment_ids: list[str]  # the scenario's amendments as booked in Salesforce, in order
+
+
+DayHook = Callable[[ProcessedDay], Awaitable[None]]
 
 
 @dataclass
@@ -246,6 +258,7 @@ async def simulation(
     *,
     env: WorkflowEnvironment | None = None,
     state_dir: Path | None = None,
+    on_day: DayHook | None = None,
 ) -> AsyncIterator[Simulation]:
     """Run a scenario to `as_of` and keep sandbox, worker and Temporal up inside the block.
 
@@ -253,7 +266,9 @@ async def simulation(
     an amendment outside the term...) raises `InputError` before anything starts. `env` is a
     time-skipping environment to share between simulations (tests); by default one is started
     and stopped here. In a shared environment the contract's workflow is terminated on the way
-    out if it still runs, so the next simulation can reuse its workflow id.
+    out if it still runs, so the next simulation can reuse its workflow id. `on_day` is
+    awaited after each business day the contract has processed, before time moves on (tests
+    send what a day's webhooks would, e.g. redeliveries).
     """
     build_schedule(scenario.contract, scenario.amendments, scenario.usage)
     async with contextlib.AsyncExitStack() as stack:
@@ -297,7 +312,7 @@ async def simulation(
         )
         if shared:
             stack.push_async_callback(_terminate_if_running, handle)
-        await _drive(env, handle, scenario, booked, offset)
+        await _drive(env, handle, scenario, booked, offset, on_day)
         async with make_http_client(settings) as http, BillingAdapter(settings) as billing:
             report = await report_from_systems(
                 workflow_id=handle.id,
@@ -331,6 +346,7 @@ async def _drive(
     scenario: Scenario,
     booked: Booked,
     offset: dt.timedelta,
+    on_day: DayHook | None = None,
 ) -> None:
     """Signal the scenario's messages on the first day, then skip from due day to due day."""
     contract = scenario.contract
@@ -345,6 +361,8 @@ async def _drive(
             ),
         )
     status = await _settle(handle, contract.start_date)
+    if on_day is not None:
+        await on_day(ProcessedDay(contract.start_date, handle, booked.amendment_ids))
     # Business day `d` begins at `d - offset` on the server's clock.
     end_of_as_of = (
         dt.datetime.combine(scenario.as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
@@ -356,6 +374,8 @@ async def _drive(
         await env.sleep(max(target - now, dt.timedelta(0)) + dt.timedelta(seconds=1))
         day = (target + offset + dt.timedelta(seconds=1)).date()
         status = await _settle(handle, day)
+        if on_day is not None:
+            await on_day(ProcessedDay(day, handle, booked.amendment_ids))
 
 
 async def _terminate_if_running(handle: WorkflowHandle[Any, Any]) -> None:
