@@ -24,6 +24,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+
 from domain.calendar import add_months
 from domain.inputs import load_scenario
 from domain.models import Scenario
@@ -115,6 +118,8 @@ class HistoryMeasure:
 
     scenario: Scenario
     run_events: list[int]
+    run_bytes: list[int]  # the history size the server reported last in each run
+    suggested_at: list[int | None]  # the first event at which the server suggested a new run
     seconds: float
     report: Report
     domain_report: Report
@@ -150,9 +155,29 @@ async def measure(
     return HistoryMeasure(
         scenario=scenario,
         run_events=[len(h.events) for h in histories],
+        run_bytes=[_last_size(h) for h in histories],
+        suggested_at=[_suggested_at(h) for h in histories],
         seconds=seconds,
         report=report,
         domain_report=build_report(schedule, scenario.as_of),
+    )
+
+
+def _started(history: WorkflowHistory) -> list[HistoryEvent]:
+    return [e for e in history.events if e.HasField("workflow_task_started_event_attributes")]
+
+
+def _suggested_at(history: WorkflowHistory) -> int | None:
+    for event in _started(history):
+        if event.workflow_task_started_event_attributes.suggest_continue_as_new:
+            return int(event.event_id)
+    return None
+
+
+def _last_size(history: WorkflowHistory) -> int:
+    started = _started(history)
+    return (
+        int(started[-1].workflow_task_started_event_attributes.history_size_bytes) if started else 0
     )
 
 
@@ -177,6 +202,8 @@ def main() -> None:
     print(f"runs: {len(result.run_events)} ({', '.join(map(str, result.run_events))} events)")
     print(f"events: {result.total_events} in all, {result.total_events / years:.0f} per year")
     print(f"largest run: {result.largest_run} events")
+    print(f"history bytes per run (last reported): {', '.join(map(str, result.run_bytes))}")
+    print(f"server suggested continue-as-new at event: {result.suggested_at}")
     print(f"report equals the domain's: {_same(result.report, result.domain_report)}")
     print(f"documents: {len(result.report.invoices)}; wall time {result.seconds:.1f} s")
     print(
