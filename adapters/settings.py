@@ -81,6 +81,25 @@ class Settings(BaseSettings):
     sandbox_token_ttl_seconds: int = Field(3600, gt=0, description="Lifetime of sandbox tokens.")
     sandbox_faults: str = Field("", description="Fault rules as JSON (see sandbox/faults.py).")
 
+    # Webhook receiver (`q2c webhook`, `q2c dev`)
+    webhook_host: str = Field("127.0.0.1", description="Address the webhook receiver listens on.")
+    webhook_port: int = Field(8704, ge=0, le=65535, description="0 picks a free port.")
+    salesforce_webhook_secret: str = Field(
+        "q2c-sandbox-webhook-secret", description="Signs X-Q2C-Signature (HMAC-SHA256)."
+    )
+    salesforce_webhook_secret_previous: str = Field(
+        "", description="Also accepted while senders move to the new secret (rotation)."
+    )
+    webhook_tolerance_seconds: int = Field(
+        300, gt=0, description="Oldest signature timestamp accepted (replay window)."
+    )
+    webhook_temporal_timeout_seconds: float = Field(
+        5.0, gt=0, description="Wait for Temporal before answering 503 + Retry-After."
+    )
+    temporal_ui_url: str = Field(
+        "", description="Web UI base for links (`q2c stuck`); empty: the `q2c dev` UI."
+    )
+
 
 def load_environment() -> None:
     """Load `.env` into the process environment (never overriding what is set) for envconfig."""

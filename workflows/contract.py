@@ -207,6 +207,18 @@ class ContractWorkflow:
             self.s.pending_payments.append(notice)
 
     @workflow.signal
+    def payment_failed(self, notice: PaymentNotice) -> None:
+        """Billing could not collect an invoice: shown on the contract (dunning is billing's)."""
+        if self._first_time(f"payment_failed:{notice.payment_id}"):
+            self.s.last_error = f"payment of invoice {notice.invoice_id} failed"
+            self._describe()
+
+    @workflow.signal
+    def booked(self, source: str) -> None:
+        """Signal-with-start's signal (`q2c start`, closed-won webhook); changes nothing, so a
+        repeated start is harmless. `source` says who started it, in the history."""
+
+    @workflow.signal
     def cancel(self, request: CancelRequest) -> None:
         if self._first_time(f"cancel:{request.request_id}"):
             self.s.pending_cancels.append(request)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -15,9 +17,37 @@ from adapters import temporal_client
 from adapters.settings import ConfigError, Settings, get_settings
 from sandbox.server import SandboxServer, SandboxStartError
 from starter.app import OperationFailed, app, console
+from starter.commands.webhook import start_receiver
 from starter.devserver import DevServer
+from starter.webhooks.server import WebhookServer
 
 STARTUP_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """The running stack, for a caller that works on it once it is up (`q2c demo`)."""
+
+    client: Client
+    settings: Settings  # pointing at the sandbox when there is one
+    ui_url: str
+    webhook_url: str
+
+
+OnReady = Callable[[LocalStack], Awaitable[None]]
+
+
+async def _until_stopped(stop: asyncio.Event, work: Awaitable[None]) -> None:
+    """Run `work` to its end unless Ctrl-C comes first (then it is cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not task.done():
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    if not task.cancelled():
+        task.result()  # the work's own error, if it failed
 
 
 async def _wait_for(server: DevServer) -> Client:
@@ -56,7 +86,9 @@ async def _start_sandbox(settings: Settings) -> tuple[SandboxServer, Settings]:
     )
 
 
-async def _run_dev(settings: Settings, with_sandbox: bool) -> None:
+async def run_local_stack(
+    settings: Settings, with_sandbox: bool, on_ready: OnReady | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,16 +98,24 @@ async def _run_dev(settings: Settings, with_sandbox: bool) -> None:
     if with_sandbox:
         sandbox, settings = await _start_sandbox(settings)
     server = DevServer(settings.state_dir, settings.dev_temporal_port, settings.dev_ui_port)
+    webhooks: WebhookServer | None = None
     try:
         server.start()
         client = await _wait_for(server)
         console.print(f"Temporal: {server.address} (history in {server.state_dir / 'temporal.db'})")
         console.print(f"Temporal Web UI: {server.ui_url}")
-        console.print(
-            f"Worker polling task queue {settings.task_queue!r}. Ctrl-C stops everything."
-        )
-        await worker.run_until_stopped(client, settings, ledger_engine, stop)
+        webhooks = await start_receiver(settings, client)
+        async with worker.running_worker(client, settings, ledger_engine):
+            console.print(
+                f"Worker polling task queue {settings.task_queue!r}. Ctrl-C stops everything."
+            )
+            if on_ready is not None:
+                stack = LocalStack(client, settings, server.ui_url, webhooks.url)
+                await _until_stopped(stop, on_ready(stack))
+            await stop.wait()
     finally:
+        if webhooks is not None:
+            await webhooks.stop()
         await server.stop()
         if sandbox is not None:
             await sandbox.stop()
@@ -91,8 +131,8 @@ def dev(
         ),
     ] = False,
 ) -> None:
-    """Start the Temporal dev server (Web UI on :8233), the sandbox and a worker, until Ctrl-C."""
-    asyncio.run(_run_dev(get_settings(), with_sandbox=not no_sandbox))
+    """Start Temporal (Web UI on :8233), the sandbox, a worker and the webhooks, until Ctrl-C."""
+    asyncio.run(run_local_stack(get_settings(), with_sandbox=not no_sandbox))
 
 
 @app.command(name="worker")

@@ -46,6 +46,7 @@ def dev_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, in
         Q2C_SANDBOX_BILLING_PORT="0",
         Q2C_SANDBOX_ERP_PORT="0",
         Q2C_SANDBOX_DATABASE_URL="sqlite://",
+        Q2C_WEBHOOK_PORT="0",
     )
     proc = subprocess.Popen(
         [Q2C, "dev"],
@@ -73,6 +74,7 @@ def dev_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, in
     assert f"http://127.0.0.1:{ui_port}" in output
     for system in ("salesforce", "billing", "erp"):
         assert f"{system}: http://127.0.0.1:" in output, output
+    assert "/webhooks/salesforce" in output, output
     try:
         yield proc, port, ui_port
     finally:

@@ -1,0 +1,115 @@
+"""What the receiver does with a verified event: reach the contract through Temporal, once.
+
+Order matters for "nothing lost, nothing twice": an event id already recorded is answered as a
+duplicate; otherwise the signal (or signal-with-start) is sent and, once Temporal has stored
+it, the id is recorded and the event accepted. A crash between the two is a redelivery that
+signals again, which the workflow ignores (it keeps the ids of the messages it has seen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from adapters.billing import BillingAdapter
+from adapters.billing.records import BillingEvent
+from adapters.settings import Settings
+from adapters.webhook_events import WebhookEvents
+from starter.control import signal_contract, start_contract
+from starter.webhooks.models import Answer, ClosedWon, ContractAmended, ContractCancelled
+from workflows.contract import workflow_id_for
+from workflows.contract_models import AmendmentRequest, PaymentNotice
+
+SALESFORCE, BILLING = "salesforce", "billing"
+PAYMENT_SIGNALS = {"invoice.paid": "payment", "invoice.payment_failed": "payment_failed"}
+WORKFLOW_PREFIX = workflow_id_for("")
+
+
+def workflow_of_invoice(event: BillingEvent) -> str | None:
+    """The contract workflow that issued the event's invoice, from the invoice's `q2c_key`.
+
+    Every document q2c issues carries its idempotency key, `<workflow id>:<effect>`
+    (DESIGN.md §4), in its metadata; an invoice without one was not issued by q2c.
+    """
+    if event.object_type != "invoice" or not event.key or not event.contract_id:
+        return None
+    workflow_id = event.key.split(":", 1)[0]
+    return workflow_id if workflow_id.startswith(WORKFLOW_PREFIX) else None
+
+
+@dataclass
+class Receiver:
+    """The receiver's collaborators: Temporal, the accepted-event table, the billing verifier."""
+
+    settings: Settings
+    client: Client
+    events: WebhookEvents
+    billing: BillingAdapter
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.webhook_temporal_timeout_seconds
+
+    async def _once(
+        self,
+        source: str,
+        event_id: str,
+        event_type: str,
+        workflow_id: str,
+        deliver: Callable[[], Awaitable[bool | None]],
+    ) -> tuple[int, Answer]:
+        if await asyncio.to_thread(self.events.seen, source, event_id):
+            return 200, Answer(
+                status="duplicate",
+                event_id=event_id,
+                workflow_id=workflow_id,
+                detail="already accepted; nothing done again",
+            )
+        started = await deliver()
+        await asyncio.to_thread(self.events.record, source, event_id, event_type, workflow_id)
+        return 202, Answer(
+            status="accepted", event_id=event_id, workflow_id=workflow_id, started=started
+        )
+
+    async def salesforce(
+        self, event: ClosedWon | ContractAmended | ContractCancelled
+    ) -> tuple[int, Answer]:
+        workflow_id = workflow_id_for(event.opportunity_id)
+
+        async def deliver() -> bool | None:
+            if isinstance(event, ClosedWon):
+                outcome = await start_contract(
+                    self.client,
+                    self.settings.task_queue,
+                    event.opportunity_id,
+                    source=f"salesforce event {event.id}",
+                    timeout=self.timeout,
+                )
+                return outcome.started
+            request = AmendmentRequest(amendment_id=event.amendment_id)
+            await signal_contract(
+                self.client, workflow_id, "amendment", request, timeout=self.timeout
+            )
+            return None
+
+        return await self._once(SALESFORCE, event.id, event.type, workflow_id, deliver)
+
+    async def billing_event(self, event: BillingEvent) -> tuple[int, Answer]:
+        signal = PAYMENT_SIGNALS.get(event.type)
+        workflow_id = workflow_of_invoice(event) if signal else None
+        if signal is None or workflow_id is None or event.object_id is None:
+            why = "not a payment event" if signal is None else "not an invoice issued by q2c"
+            return 200, Answer(status="ignored", event_id=event.id, detail=why)
+        invoice_id = event.object_id
+        # One payment journal per paid invoice (the workflow reads the amount paid); each
+        # failed attempt is its own event.
+        payment_id = invoice_id if signal == "payment" else event.id
+        notice = PaymentNotice(payment_id=payment_id, invoice_id=invoice_id)
+
+        async def deliver() -> None:
+            await signal_contract(self.client, workflow_id, signal, notice, timeout=self.timeout)
+
+        return await self._once(BILLING, event.id, event.type, workflow_id, deliver)
