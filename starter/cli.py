@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from starter.app import app, run
 from starter.commands import (  # noqa: F401  (registration by import)
+    contracts,
+    demo,
     dev,
     doctor,
     sandbox,
     schedule,
     simulate,
+    start,
+    status,
+    webhook,
 )
 
 __all__ = ["app", "main"]

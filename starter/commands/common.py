@@ -1,0 +1,109 @@
+"""What the contract commands share: the client, naming a contract, errors, Web UI links.
+
+A contract is named by its Salesforce opportunity Id (`006…`), its workflow id
+(`contract-006…`) or its contract number (the opportunity's external id, `OPP-1001`), found
+through the `ContractId` search attribute or, for a contract that parked before it knew its
+number, in Salesforce. Naming one that does not exist is an input error (exit 2); Temporal not
+answering is a failed operation (exit 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
+from temporalio.client import Client, WorkflowHandle
+
+from adapters import temporal_client
+from adapters.errors import AdapterError, BusinessError
+from adapters.salesforce import SalesforceClient, soql
+from adapters.settings import Settings, get_settings
+from domain.errors import InputError
+from starter.app import OperationFailed
+from starter.control import (
+    ContractNotFound,
+    StartRefused,
+    TemporalUnavailable,
+    temporal_call,
+)
+from workflows.contract import ContractWorkflow, workflow_id_for
+
+TIMEOUT = 30.0  # seconds a command waits for one Temporal call
+STUCK_QUERY = 'ContractStage = "NeedsAttention"'
+WORKFLOW_PREFIX = workflow_id_for("")
+_SAFE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+async def connect() -> Client:
+    return await temporal_client.connect()
+
+
+@contextlib.contextmanager
+def operation_errors(what: str) -> Iterator[None]:
+    """Errors of a command as exit codes: unknown contract 2, anything that failed 1."""
+    try:
+        yield
+    except ContractNotFound as exc:
+        raise InputError(str(exc)) from None
+    except (TemporalUnavailable, StartRefused) as exc:
+        raise OperationFailed(str(exc)) from None
+    except BusinessError as exc:
+        raise OperationFailed(f"{what}: {exc}") from None
+    except AdapterError as exc:
+        raise OperationFailed(f"{what}: {exc} (is it reachable?)") from None
+
+
+Contract = WorkflowHandle[ContractWorkflow, object]
+
+
+async def _existing(client: Client, workflow_id: str) -> Contract | None:
+    handle = client.get_workflow_handle_for(ContractWorkflow.run, workflow_id)
+    try:
+        async with temporal_call(f"describe {workflow_id}", TIMEOUT):
+            await handle.describe()
+    except ContractNotFound:
+        return None
+    return handle
+
+
+async def _opportunity_of(number: str) -> str | None:
+    """The opportunity Id whose contract number is `number`, if Salesforce answers."""
+    text = soql("SELECT Id FROM Opportunity WHERE Q2C_External_Id__c = {n}", n=number)
+    try:
+        async with SalesforceClient(get_settings()) as salesforce:
+            records = await salesforce.query(text)
+    except AdapterError:
+        return None
+    return str(records[0]["Id"]) if records else None
+
+
+async def resolve(client: Client, ref: str) -> Contract:
+    """The handle of the contract `ref` names (see the module docstring)."""
+    if not _SAFE_REF.match(ref):
+        raise InputError(f"{ref!r} is not a contract: give an opportunity Id or contract number")
+    workflow_id = ref if ref.startswith(WORKFLOW_PREFIX) else workflow_id_for(ref)
+    if handle := await _existing(client, workflow_id):
+        return handle
+    async with temporal_call("find the contract by number", TIMEOUT):
+        async for found in client.list_workflows(f'ContractId = "{ref}"', limit=1):
+            return client.get_workflow_handle_for(ContractWorkflow.run, found.id)
+    opportunity_id = await _opportunity_of(ref)
+    if opportunity_id and (handle := await _existing(client, workflow_id_for(opportunity_id))):
+        return handle
+    raise ContractNotFound(f"no contract {ref!r} (no workflow {workflow_id}, no ContractId {ref})")
+
+
+def ui_base(settings: Settings) -> str:
+    return (settings.temporal_ui_url or f"http://127.0.0.1:{settings.dev_ui_port}").rstrip("/")
+
+
+def workflow_link(settings: Settings, namespace: str, workflow_id: str) -> str:
+    return f"{ui_base(settings)}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
+
+
+def stuck_link(settings: Settings, namespace: str) -> str:
+    """The Web UI's workflow list filtered to every contract that needs attention."""
+    return f"{ui_base(settings)}/namespaces/{namespace}/workflows?query={quote(STUCK_QUERY)}"
