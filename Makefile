@@ -14,9 +14,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Until the seeded demo lands, the main job is the local stack itself.
+# The local stack, a seeded book of contracts driven through the webhooks, and a summary.
 demo: $(STAMP)
-	$(BIN)/q2c dev
+	$(BIN)/q2c demo
 
 dev: $(STAMP)
 	$(BIN)/q2c dev
