@@ -65,6 +65,9 @@ T = TypeVar("T")
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 CONTINUE_AS_NEW_EVENTS = 5000
 SALESFORCE, BILLING, ERP = "salesforce", "billing", "erp"
+# Errors reading an amendment that no retry can cure (no such record, another contract's):
+# the amendment is refused with the reason instead of parking the whole contract on it.
+UNREADABLE_AMENDMENT = frozenset({"NOT_FOUND", "MALFORMED_ID", "WRONG_CONTRACT"})
 
 FIXES = {
     "missing_product_mapping": (
@@ -290,12 +293,20 @@ class ContractWorkflow:
             self._set_stage("Amending")
         while self.s.pending_amendments:
             amendment_id = self.s.pending_amendments[0]
-            amendment = await self._call(
-                ContractActivities.read_amendment,
-                ReadAmendment(opportunity_id=self.s.opportunity_id, amendment_id=amendment_id),
-                system=SALESFORCE,
-                summary=f"read amendment {amendment_id} ← salesforce",
-            )
+            try:
+                amendment = await self._call(
+                    ContractActivities.read_amendment,
+                    ReadAmendment(opportunity_id=self.s.opportunity_id, amendment_id=amendment_id),
+                    system=SALESFORCE,
+                    summary=f"read amendment {amendment_id} ← salesforce",
+                    answer_codes=UNREADABLE_AMENDMENT,
+                )
+            except ActivityError as err:
+                _, detail = self._classify(err, SALESFORCE)
+                self.s.pending_amendments.pop(0)
+                self.s.last_error = f"amendment {amendment_id} refused: {detail}"
+                self._outcome(amendment_id, accepted=False, message=detail)
+                continue
             self.s.pending_amendments.pop(0)
             self.s.amendment_requests[amendment.id] = amendment_id
             self._apply_amendment(amendment)
@@ -582,8 +593,13 @@ class ContractWorkflow:
         *,
         system: str,
         summary: str,
+        answer_codes: frozenset[str] = frozenset(),
     ) -> T:
-        """Run an activity; a business error or an outage past the window parks the contract."""
+        """Run an activity; a business error or an outage past the window parks the contract.
+
+        A business error whose code is in `answer_codes` is raised instead, for the caller to
+        answer (an unreadable amendment is refused, the contract goes on).
+        """
         while True:
             try:
                 return await workflow.execute_activity_method(
@@ -599,8 +615,20 @@ class ContractWorkflow:
                     summary=summary,
                 )
             except ActivityError as err:
+                if self._code(err) in answer_codes:
+                    raise
                 reason, detail = self._classify(err, system)
                 await self._park(reason, f"{summary}: {detail}")
+
+    @staticmethod
+    def _code(err: ActivityError) -> str | None:
+        """The vendor's error code of a business error (None for anything else)."""
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.non_retryable and cause.details:
+            info = cause.details[0]
+            if isinstance(info, dict) and isinstance(info.get("code"), str):
+                return str(info["code"])
+        return None
 
     @staticmethod
     def _classify(err: ActivityError, system: str) -> tuple[str, str]:

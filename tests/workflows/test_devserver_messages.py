@@ -26,6 +26,7 @@ from tests.workflows.conftest import (
     keys_of,
     seats,
 )
+from tests.workflows.test_devserver_activation import current_details
 from workflows.contract import ContractWorkflow
 from workflows.contract_models import (
     AmendmentOutcome,
@@ -193,3 +194,25 @@ async def test_payment_posts_one_cash_journal(contract_rig: ContractRig) -> None
     assert (cash.debit, cash.credit) == (first.total, Decimal(0))
     assert (receivable.debit, receivable.credit) == (Decimal(0), first.total)
     assert status.journals_posted == len(await rig.journals(booked))
+
+
+async def test_an_amendment_that_cannot_be_read_is_refused_not_parked(
+    contract_rig: ContractRig,
+) -> None:
+    """A mistyped id, or another contract's amendment, is answered `accepted=False`: parking
+    would stop the contract's billing on a message that no retry can make readable."""
+    rig = contract_rig
+    booked = await rig.book(scenario())
+    other = await rig.book(scenario([amendment("AMD-9", "L1", 12)]))
+    handle = await rig.start(booked)
+    await rig.settled(handle)
+
+    missing = await amend(handle, "a0AQ20000000099ZZZ")
+    assert not missing.accepted and "does not exist" in missing.message, missing
+    foreign = await amend(handle, other.amendment_ids["AMD-9"])
+    assert not foreign.accepted and other.opportunity_id in foreign.message, foreign
+    status = await rig.settled(handle)
+    assert status.stage == "Active" and status.attention_reason is None
+    assert status.pending_messages == 0
+    assert "last error: amendment " in await current_details(handle)
+    assert await amend(handle, "a0AQ20000000099ZZZ") == missing  # asked again: same answer
