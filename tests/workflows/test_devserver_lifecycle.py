@@ -34,7 +34,7 @@ pytestmark = [
 ]
 
 RESULT_SECONDS = 20.0
-LIVE_SECONDS = 8.0  # business time left before midnight when a live test starts
+LIVE_SECONDS = 10.0  # business time left before midnight when a live test starts
 MONTH_FEE = Decimal("1000.00")
 
 
