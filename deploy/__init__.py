@@ -1,0 +1,1 @@
+"""Deployment support: container health checks, the ledger one-shot, dependency pins."""
