@@ -67,7 +67,11 @@ async def running_worker(
     client: Client, settings: Settings, ledger_engine: Engine
 ) -> AsyncIterator[Worker]:
     """A worker polling the task queue, with its adapters open, until the block ends."""
-    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="q2c-activity") as executor:
+    # Sync activities run here; the SDK wants room for as many as may run at once (threads
+    # are only started when needed).
+    with ThreadPoolExecutor(
+        max_workers=settings.worker_max_concurrent_activities, thread_name_prefix="q2c-activity"
+    ) as executor:
         async with worker_activities(settings, ledger_engine) as activities:
             worker = build_worker(client, settings, activities, executor)
             async with worker:
