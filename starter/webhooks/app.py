@@ -82,7 +82,11 @@ def create_app(receiver: Receiver) -> FastAPI:
 
     @app.exception_handler(ValidationError)
     async def invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        return _problem(422, exc.errors(include_url=False, include_context=False))
+        errors = exc.errors(include_url=False, include_context=False)
+        for error in errors:  # an unknown or missing event type: say which field
+            if not error["loc"] and error["type"].startswith("union_tag"):
+                error["loc"] = ("type",)
+        return _problem(422, errors)
 
     @app.exception_handler(ContractNotFound)
     async def not_found(_: Request, exc: ContractNotFound) -> JSONResponse:
