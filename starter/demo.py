@@ -97,8 +97,8 @@ class Demo:
         await map_products(self.settings, sold, booked.product_ids)
         unmapped = sorted(set(booked.product_ids) - {p.code for p in sold})
         self.step(
-            f"catalog: {len(sold)} products mapped to billing prices and ERP items"
-            + (f"; {', '.join(unmapped)} left unmapped on purpose" if unmapped else "")
+            f"catalog: {len(sold)} products mapped to billing and the ERP"
+            + (f" ({', '.join(unmapped)} left unmapped on purpose)" if unmapped else "")
         )
 
     async def send(self, event: dict[str, Any]) -> httpx.Response:
@@ -137,8 +137,8 @@ class Demo:
         ]
         answers = await self.send_all(events)
         self.step(
-            f"webhook: {len(events)} opportunity.closed_won events → {answers[202]} × 202 "
-            "(signal-with-start durably in Temporal)"
+            f"webhook: {len(events)} × opportunity.closed_won → {answers[202]} × 202 "
+            "(signal-with-start)"
         )
         return events[0]
 
@@ -158,17 +158,14 @@ class Demo:
                 }
             )
         answers = await self.send_all(events)
-        kinds = "; ".join(f"{c.number} {c.kind}" for c in wanted)
+        kinds = ", ".join(c.kind for c in wanted)
         self.step(f"webhook: {len(events)} amendments → {answers[202]} × 202 ({kinds})")
 
     async def redeliver(self, event: dict[str, Any]) -> None:
         response = await self.send(event)
         if response.status_code != 200:
             raise DemoError(f"a redelivered event answered {response.status_code}, not 200")
-        self.step(
-            f"webhook: {event['type']} {event['id']} delivered again → 200 duplicate, "
-            "nothing done twice"
-        )
+        self.step(f"webhook: {event['id']} delivered again → 200 duplicate, nothing done twice")
 
     # -- billing: payments through the signed billing webhook -------------------------------
 
@@ -196,10 +193,7 @@ class Demo:
         response = await self.http.get(f"{self.settings.billing_url}/_sandbox/webhook_deliveries")
         deliveries = response.json().get("data", []) if response.status_code == 200 else []
         codes = Counter(d.get("status_code") for d in deliveries)
-        self.step(
-            f"billing: {paid} invoices paid → invoice.paid webhooks answered "
-            f"{codes[202]} × 202 (payment signals)"
-        )
+        self.step(f"billing: {paid} invoices paid → {codes[202]} × invoice.paid webhook → 202")
 
     # -- waiting and the summary ------------------------------------------------------------
 
@@ -227,7 +221,24 @@ class Demo:
                 raise DemoError(f"contracts not settled in {SETTLE_TIMEOUT:g}s: {waiting}")
             await asyncio.sleep(0.5)
 
-    def summary(self, booked: Booked, statuses: dict[str, ContractStatus]) -> None:
+    async def treatments(self, booked: Booked, wanted: Sequence[Change]) -> Table:
+        """How each amendment was treated (ASC 606), as the contract's report says."""
+        table = Table(title="Amendments (through the webhook)", title_justify="left")
+        for column in ("Contract", "Customer", "Amendment", "Treatment"):
+            table.add_column(column)
+        for change in wanted:
+            handle = self.client.get_workflow_handle_for(
+                ContractWorkflow.run, booked.workflow_id(change.number)
+            )
+            report = await handle.query(ContractWorkflow.report)
+            kinds = sorted({o.treatment for o in report.obligations} - {"original"})
+            result = report.status if change.cancels else ", ".join(kinds) or "-"
+            table.add_row(change.number, booked.deals[change.number].customer, change.kind, result)
+        return table
+
+    def summary(
+        self, booked: Booked, statuses: dict[str, ContractStatus], amendments: Table
+    ) -> None:
         console.print()
         stages = Counter(s.stage for s in statuses.values())
         by_stage = Table(title="Contracts by stage", title_justify="left")
@@ -239,6 +250,7 @@ class Demo:
             )
         console.print(by_stage)
         console.print(money_table(statuses))
+        console.print(amendments)
         namespace = self.client.namespace
         stuck = {n: s for n, s in statuses.items() if s.stage == "NeedsAttention"}
         table = Table(title="Stuck contracts (NeedsAttention)", title_justify="left")
@@ -324,5 +336,5 @@ async def run_demo(
             [n for n, s in caught_up.items() if s.stage == "Active" and n not in changed]
         )
         statuses = await demo.settle(booked, "amendments applied, payments posted")
-        demo.summary(booked, statuses)
+        demo.summary(booked, statuses, await demo.treatments(booked, wanted))
     return statuses

@@ -171,7 +171,7 @@ def changes(today: dt.date) -> list[Change]:
     return [
         Change(
             "Q2C-1001",
-            "upsell at SSP (separate contract)",
+            "upsell at SSP",
             {
                 "id": "AMD-1",
                 "effective_date": recent,
@@ -180,7 +180,7 @@ def changes(today: dt.date) -> list[Change]:
         ),
         Change(
             "Q2C-2001",
-            "discounted upsell (prospective)",
+            "discounted upsell",
             {
                 "id": "AMD-1",
                 "effective_date": recent,
@@ -198,7 +198,7 @@ def changes(today: dt.date) -> list[Change]:
         ),
         Change(
             "Q2C-1006",
-            "downgrade (prospective)",
+            "downgrade",
             {
                 "id": "AMD-1",
                 "effective_date": recent,
