@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ from adapters.database import make_engine
 from adapters.erp import ErpClient, external_id_for
 from adapters.http import make_http_client
 from adapters.ledger import Ledger
-from deploy.healthcheck import pollers
+from deploy.healthcheck import pollers, polling_hosts
 from domain.calendar import month_key
 from domain.documents import BillingDocument, JournalEntry
 from domain.models import Scenario
@@ -79,8 +80,6 @@ class Worker:
     @property
     def identity(self) -> str:
         """The identity Temporal records for this process (the SDK's `<pid>@<host>`)."""
-        import socket
-
         return f"{self.process.pid}@{socket.gethostname()}"
 
     def check_alive(self) -> None:
@@ -281,13 +280,15 @@ def stop_workers(workers: list[Worker]) -> None:
 
 
 async def wait_polling(client: Client, task_queue: str, workers: list[Worker]) -> None:
-    """Until Temporal lists a poller of each worker process on the task queue."""
+    """Until Temporal lists a poller of each worker process on the task queue, as the
+    containers' health check (deploy/healthcheck.py) reads them: recent pollers of this host."""
     deadline = time.monotonic() + STARTUP_SECONDS
     wanted = {w.identity for w in workers}
     while True:
         for worker in workers:
             worker.check_alive()
-        seen = {p.identity for p in await pollers(client, task_queue)}
+        found = await pollers(client, task_queue)
+        seen = polling_hosts(found, dt.datetime.now(dt.UTC)).get(socket.gethostname(), set())
         if wanted <= seen:
             return
         if time.monotonic() > deadline:
