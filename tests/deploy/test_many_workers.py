@@ -249,21 +249,18 @@ def ledger_engine(postgres_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def start_workers(env: dict[str, str], log_dir: Path) -> list[Worker]:
-    workers: list[Worker] = []
-    for n in range(1, WORKERS + 1):
-        log = log_dir / f"worker-{n}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, str(REPO / "worker.py")],
-                cwd=log_dir,  # no developer .env
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        workers.append(Worker(process, log))
-    return workers
+def start_worker(n: int, env: dict[str, str], log_dir: Path) -> Worker:
+    log = log_dir / f"worker-{n}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(REPO / "worker.py")],
+            cwd=log_dir,  # no developer .env
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Worker(process, log)
 
 
 def stop_workers(workers: list[Worker]) -> None:
@@ -394,12 +391,15 @@ async def test_three_worker_processes_post_every_effect_once(
     client = dev_env.client
     task_queue = f"many-workers-{uuid.uuid4().hex[:8]}"
     # The deployment's one-shot first (deploy/ledger_schema.py): workers starting together on
-    # an empty database would race to create the ledger's tables.
+    # an empty database would race to create the ledger's tables. They still re-create the
+    # ledger's PostgreSQL triggers at every start, and two doing it at once fail ("tuple
+    # concurrently updated"), so each starts once the one before polls (a rolling start).
     await asyncio.to_thread(Ledger(ledger_engine).create_tables)
-    workers = start_workers(worker_env(dev_env, sandbox, postgres_url, task_queue), tmp_path)
+    env = worker_env(dev_env, sandbox, postgres_url, task_queue)
+    workers = [start_worker(1, env, tmp_path)]
     contracts: list[Contract] = []
     try:
-        # Book the batch while the workers start (imports, connections).
+        # Book the batch while the first worker starts (imports, connections).
         for n in range(CONTRACTS):
             raw = scenario(n)
             parsed = Scenario.model_validate(raw)
@@ -407,6 +407,9 @@ async def test_three_worker_processes_post_every_effect_once(
             documents, journals = expected(parsed)
             contracts.append(Contract(raw, parsed, booked.opportunity_id, documents, journals))
         await wait_polling(client, task_queue, workers)
+        for n in range(2, WORKERS + 1):
+            workers.append(start_worker(n, env, tmp_path))
+            await wait_polling(client, task_queue, workers)
         offset = (BUSINESS_NOW - dt.datetime.now(dt.UTC)).total_seconds()
         for contract in contracts:
             contract.handle = await client.start_workflow(
