@@ -6,12 +6,14 @@ tables (which use SQLModel's default metadata) and vice versa.
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, delete, insert, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import registry
-from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, Session, SQLModel
 
 SETTING = "Q2C_SANDBOX_DATABASE_URL"
@@ -62,12 +64,16 @@ def make_sandbox_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
     if not parsed.database or parsed.database == ":memory:":
-        # One connection shared by every thread: each new connection would be a new empty DB.
-        return create_engine(
-            parsed, connect_args={"check_same_thread": False}, poolclass=StaticPool
-        )
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+        # "In memory" is a throwaway file: one shared in-memory connection would let one app's
+        # commit or rollback act on another app's open transaction under concurrent requests.
+        folder = Path(tempfile.mkdtemp(prefix="q2c-sandbox-"))
+        atexit.register(shutil.rmtree, folder, True)
+        parsed = parsed.set(database=str(folder / "sandbox.db"))
+    Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+    return engine
 
 
 def create_all(engine: Engine) -> None:
