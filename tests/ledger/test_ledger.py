@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from decimal import Decimal
 
@@ -122,4 +123,29 @@ def test_postgres_refuses_audit_truncate(postgres_url: str) -> None:
             conn.execute(text("TRUNCATE q2c_audit_event"))
         assert len(ledger.audit_trail("OPP-1")) == 1
     finally:
+        engine.dispose()
+
+
+def test_workers_starting_together_create_the_schema_once(ledger_url: str) -> None:
+    """Several workers start at once on an empty database: none fails creating the tables."""
+    engines = [make_engine(ledger_url) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def start(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            Ledger(engine).create_tables()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    Ledger(engines[0]).record("k", request_hash({"a": 1}), {"ok": True}, "billing", "x", "C-1")
+    assert Ledger(engines[1]).lookup("k") is not None
+    for engine in engines:
         engine.dispose()
