@@ -71,8 +71,8 @@ UNREADABLE_AMENDMENT = frozenset({"NOT_FOUND", "MALFORMED_ID", "WRONG_CONTRACT"}
 
 FIXES = {
     "missing_product_mapping": (
-        "map the product to a billing price and an ERP item (Product2 fields "
-        "Q2C_Billing_Price_Id__c, Q2C_ERP_Item_Id__c, or run `q2c catalog sync`), then `q2c retry`"
+        "map the product to a billing price and an ERP item (Salesforce Product2 fields "
+        "Q2C_Billing_Price_Id__c and Q2C_ERP_Item_Id__c), then `q2c retry`"
     ),
     "negative_remaining_consideration": (
         "an accountant must review the amendment (its prospective remainder is negative); "
