@@ -22,8 +22,7 @@ def demo_settings(settings: Settings) -> Settings:
         update={
             "state_dir": state,
             "database_url": f"sqlite:///{state / 'ledger.db'}",
-            # A file, not `sqlite://`: the in-memory sandbox shares one connection between
-            # its three apps, which concurrent contracts interleave.
+            # A file next to the rest, to look into after the demo.
             "sandbox_database_url": f"sqlite:///{state / 'sandbox.db'}",
             "sandbox_faults": "",
         }

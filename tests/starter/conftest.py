@@ -2,9 +2,9 @@
 
 Everything here is this package's own: a Temporal dev server (so the `contract-<opportunity>`
 ids the sandbox hands out never meet another package's workflows), a sandbox that is never
-reset (so ids never repeat between these tests; its state is a SQLite file, not `sqlite://`,
-whose one shared connection concurrent apps interleave), a worker on a task queue of its own,
-and the webhook receiver on a free port. Contracts run on the real clock, dated around today.
+reset (so ids never repeat between these tests; its state is a SQLite file in the test's
+temporary directory), a worker on a task queue of its own, and the webhook receiver on a free
+port. Contracts run on the real clock, dated around today.
 
 `q2c(...)` runs a command in-process exactly as the console script does (`starter.cli.main`,
 its error boundary included), in a thread so the worker keeps running, with the environment
