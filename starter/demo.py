@@ -198,7 +198,7 @@ class Demo:
     # -- waiting and the summary ------------------------------------------------------------
 
     async def _status(self, workflow_id: str) -> ContractStatus:
-        handle = self.client.get_workflow_handle_for(ContractWorkflow.run, workflow_id)
+        handle = self.client.get_workflow_handle(workflow_id)
         return await handle.query(ContractWorkflow.status)
 
     async def settle(self, booked: Booked, what: str) -> dict[str, ContractStatus]:
@@ -227,9 +227,7 @@ class Demo:
         for column in ("Contract", "Customer", "Amendment", "Treatment"):
             table.add_column(column)
         for change in wanted:
-            handle = self.client.get_workflow_handle_for(
-                ContractWorkflow.run, booked.workflow_id(change.number)
-            )
+            handle = self.client.get_workflow_handle(booked.workflow_id(change.number))
             report = await handle.query(ContractWorkflow.report)
             kinds = sorted({o.treatment for o in report.obligations} - {"original"})
             result = report.status if change.cancels else ", ".join(kinds) or "-"
