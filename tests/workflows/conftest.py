@@ -189,7 +189,7 @@ class ContractRig:
         timeout: float = WAIT_SECONDS,
     ) -> ContractStatus:
         """Poll the `status` query (of the latest run) until `condition` holds."""
-        latest = self.client.get_workflow_handle_for(ContractWorkflow.run, handle.id)
+        latest = self.client.get_workflow_handle(handle.id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         status: ContractStatus | None = None
