@@ -14,12 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from domain.calendar import month_key
 from domain.documents import (
     Account,
     BillingDocument,
+    DocumentKind,
     JournalEntry,
     document_journal,
     revenue_journal,
@@ -28,9 +29,23 @@ from domain.errors import PostingConflict
 from domain.money import to_minor
 from domain.schedule import Schedule
 
-__all__ = ["PostingPlan", "posting_difference", "revenue_key"]
+__all__ = ["PostedDocumentLike", "PostingPlan", "posting_difference", "revenue_key"]
 
-_T = TypeVar("_T", BillingDocument, JournalEntry)
+
+class PostedDocumentLike(Protocol):
+    """What posting needs to remember of an issued document (not its lines)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def kind(self) -> DocumentKind: ...
+    @property
+    def date(self) -> date: ...
+    @property
+    def total(self) -> Decimal: ...
+
+
+_T = TypeVar("_T", PostedDocumentLike, JournalEntry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +78,7 @@ def _month_end(month: str) -> date:
 
 def posting_difference(
     schedule: Schedule,
-    posted_documents: Mapping[str, BillingDocument] | Iterable[BillingDocument],
+    posted_documents: Mapping[str, PostedDocumentLike] | Iterable[PostedDocumentLike],
     posted_journals: Mapping[str, JournalEntry] | Iterable[JournalEntry],
     business_date: date,
 ) -> PostingPlan:

@@ -409,9 +409,10 @@ class ContractWorkflow:
         while True:
             today = self._today()
             schedule = self._schedule()
-            posted_docs = {k: v.document for k, v in self.s.posted_documents.items()}
             try:
-                plan = posting_difference(schedule, posted_docs, self.s.posted_journals, today)
+                plan = posting_difference(
+                    schedule, self.s.posted_documents, self.s.posted_journals, today
+                )
             except PostingConflict as exc:
                 await self._park("posting_conflict", str(exc))
                 continue
@@ -437,10 +438,10 @@ class ContractWorkflow:
                 p.billing_id
                 for p in sorted(
                     self.s.posted_documents.values(),
-                    key=lambda p: (p.document.date, p.document.key),
+                    key=lambda p: (p.date, p.key),
                     reverse=True,
                 )
-                if p.document.kind == "invoice" and p.document.source != "usage"
+                if p.kind == "invoice" and p.source != "usage"
             ]
         issued = await self._call(
             ContractActivities.issue_document,
@@ -453,8 +454,8 @@ class ContractWorkflow:
             system=BILLING,
             summary=f"{document.kind.replace('_', ' ')} {document.key} → billing",
         )
-        self.s.posted_documents[document.key] = PostedDocument(
-            document=document, billing_id=issued.billing_id, billing_number=issued.number
+        self.s.posted_documents[document.key] = PostedDocument.of(
+            document, issued.billing_id, issued.number
         )
 
     async def _post_journal(self, entry: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from activities.contract_io import Booking
-from domain.documents import BillingDocument, JournalEntry
+from domain.documents import BillingDocument, DocumentKind, DocumentSource, JournalEntry
 from domain.models import Amendment, UsageRecord
 
 Stage = Literal[
@@ -30,11 +30,30 @@ Stage = Literal[
 
 
 class PostedDocument(BaseModel):
-    """A document as issued by the billing platform."""
+    """A document as issued by the billing platform: what posting and crediting need of it.
 
-    document: BillingDocument
+    Not its lines: the state carried across continue-as-new stays small over a long contract.
+    """
+
+    key: str
+    kind: DocumentKind
+    source: DocumentSource
+    date: dt.date
+    total: Decimal
     billing_id: str
     billing_number: str | None = None
+
+    @classmethod
+    def of(cls, document: BillingDocument, billing_id: str, number: str | None) -> PostedDocument:
+        return cls(
+            key=document.key,
+            kind=document.kind,
+            source=document.source,
+            date=document.date,
+            total=document.total,
+            billing_id=billing_id,
+            billing_number=number,
+        )
 
 
 class PendingUsage(BaseModel):
