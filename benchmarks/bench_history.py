@@ -119,6 +119,7 @@ class HistoryMeasure:
     scenario: Scenario
     run_events: list[int]
     run_bytes: list[int]  # the history size the server reported last in each run
+    carried_bytes: list[int]  # the input each run started with (the state, after the first)
     suggested_at: list[int | None]  # the first event at which the server suggested a new run
     seconds: float
     report: Report
@@ -156,6 +157,7 @@ async def measure(
         scenario=scenario,
         run_events=[len(h.events) for h in histories],
         run_bytes=[_last_size(h) for h in histories],
+        carried_bytes=[_input_size(h) for h in histories],
         suggested_at=[_suggested_at(h) for h in histories],
         seconds=seconds,
         report=report,
@@ -181,6 +183,11 @@ def _last_size(history: WorkflowHistory) -> int:
     )
 
 
+def _input_size(history: WorkflowHistory) -> int:
+    started = history.events[0].workflow_execution_started_event_attributes
+    return sum(len(p.data) for p in started.input.payloads)
+
+
 def _same(report: Report, other: Report) -> bool:
     def strip(r: Report) -> dict[str, Any]:
         out = r.to_json()
@@ -203,6 +210,7 @@ def main() -> None:
     print(f"events: {result.total_events} in all, {result.total_events / years:.0f} per year")
     print(f"largest run: {result.largest_run} events")
     print(f"history bytes per run (last reported): {', '.join(map(str, result.run_bytes))}")
+    print(f"input bytes per run (the carried state): {', '.join(map(str, result.carried_bytes))}")
     print(f"server suggested continue-as-new at event: {result.suggested_at}")
     print(f"report equals the domain's: {_same(result.report, result.domain_report)}")
     print(f"documents: {len(result.report.invoices)}; wall time {result.seconds:.1f} s")
