@@ -60,7 +60,7 @@ Contract = WorkflowHandle[ContractWorkflow, object]
 
 
 async def _existing(client: Client, workflow_id: str) -> Contract | None:
-    handle = client.get_workflow_handle_for(ContractWorkflow.run, workflow_id)
+    handle: Contract = client.get_workflow_handle_for(ContractWorkflow.run, workflow_id)
     try:
         async with temporal_call(f"describe {workflow_id}", TIMEOUT):
             await handle.describe()
