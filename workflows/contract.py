@@ -120,8 +120,13 @@ class ContractWorkflow:
             if self._next_due is None and not self._has_messages():
                 break
             if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._continuation(self.s))
+                # An `amend` update waits for the loop to answer it: take new messages first.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or self._has_messages()
+                )
+                if not self._has_messages():
+                    workflow.continue_as_new(self._continuation(self.s))
+                continue
             await self._sleep_until_due()
         return await self._end_of_term()
 
