@@ -157,6 +157,21 @@ class ContractActivities:
             )
         return result.model_validate(record.response)
 
+    async def _customer_once(
+        self, request: EnsureCustomer, system: str, effect: Callable[[], Awaitable[_Id]]
+    ) -> str:
+        """A customer per account and system, whichever contract of the account asks first."""
+        made = await self._once(
+            f"{customer_key(request.account_id)}:{system}",
+            {"account_id": request.account_id, "name": request.name},
+            system=system,
+            kind="customer",
+            contract_id=request.contract_id,
+            effect=effect,
+            result=_Id,
+        )
+        return made.id
+
     # -- Salesforce ------------------------------------------------------------------------
 
     @activity.defn(name="read_booking")
@@ -210,16 +225,7 @@ class ContractActivities:
             )
             return _Id(id=customer.id)
 
-        made = await self._once(
-            f"{key}:billing",
-            {"account_id": request.account_id, "name": request.name},
-            system=BILLING,
-            kind="customer",
-            contract_id=request.contract_id,
-            effect=effect,
-            result=_Id,
-        )
-        return made.id
+        return await self._customer_once(request, BILLING, effect)
 
     @activity.defn(name="issue_document")
     async def issue_document(self, request: IssueDocument) -> IssuedDocument:
@@ -265,14 +271,11 @@ class ContractActivities:
     async def _credit(self, request: IssueDocument) -> IssuedDocument:
         """A credit note against the latest invoice that can carry it whole."""
         doc = request.document
-        key_marker = request.key
-        candidates = []
-        for invoice_id in request.credit_against:
+        for invoice_id in request.credit_against:  # made before, on any of them?
             for note in await self.billing.list_credit_notes(invoice_id):
-                if note.key == key_marker:
+                if note.key == request.key:
                     return IssuedDocument(billing_id=note.id, number=note.number)
-            candidates.append(invoice_id)
-        for invoice_id in candidates:
+        for invoice_id in request.credit_against:
             invoice = await self.billing.get_invoice(invoice_id)
             if invoice.status in ("open", "paid") and invoice.total - invoice.credited >= doc.total:
                 note = await self.billing.create_credit_note(
@@ -327,16 +330,7 @@ class ContractActivities:
             )
             return _Id(id=ref.external_id or external_id)
 
-        made = await self._once(
-            f"{customer_key(request.account_id)}:erp",
-            {"account_id": request.account_id, "name": request.name},
-            system=ERP,
-            kind="customer",
-            contract_id=request.contract_id,
-            effect=effect,
-            result=_Id,
-        )
-        return made.id
+        return await self._customer_once(request, ERP, effect)
 
     @activity.defn(name="post_journal")
     async def post_journal(self, request: PostJournal) -> str:
