@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from dotenv import load_dotenv
 from pydantic import Field, ValidationError
@@ -98,6 +99,20 @@ class Settings(BaseSettings):
     )
     temporal_ui_url: str = Field(
         "", description="Web UI base for links (`q2c stuck`); empty: the `q2c dev` UI."
+    )
+
+    # Observability (docs/OPERATIONS.md "Metrics, traces and logs")
+    metrics_bind: str = Field(
+        "127.0.0.1:9464", description="Worker's Prometheus endpoint (host:port); empty: off."
+    )
+    metrics_refresh_seconds: float = Field(
+        30.0, gt=0, description="How often the worker counts parked contracts for its gauges."
+    )
+    otlp_endpoint: str = Field(
+        "", description="OTLP/HTTP collector base for traces; empty: OTEL_EXPORTER_OTLP_ENDPOINT."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Worker and webhook receiver log lines: json or text."
     )
 
 
