@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from dotenv import load_dotenv
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -113,6 +113,23 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field(
         "json", description="Worker and webhook receiver log lines: json or text."
+    )
+
+    # Payload encryption (adapters/codec.py) and its codec server (`q2c codec-server`)
+    encryption_key: SecretStr = Field(
+        SecretStr(""), description="<key id>:<base64 of 32 bytes>; empty: payloads unencrypted."
+    )
+    encryption_keys_previous: SecretStr = Field(
+        SecretStr(""), description="Older <key id>:<base64> keys, comma-separated; decode only."
+    )
+    codec_server_host: str = Field("127.0.0.1", description="Address the codec server listens on.")
+    codec_server_port: int = Field(8081, ge=0, le=65535, description="0 picks a free port.")
+    codec_server_origins: str = Field(
+        "http://localhost:8233,http://127.0.0.1:8233",
+        description="Web UI origins allowed to call the codec server (CORS), comma-separated.",
+    )
+    codec_server_token: SecretStr = Field(
+        SecretStr(""), description="If set, requests need `Authorization: Bearer <token>`."
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
+from adapters.codec import data_converter
 from adapters.settings import ConfigError, load_environment
 
 
@@ -26,8 +26,12 @@ def connect_config(**overrides: Any) -> dict[str, Any]:
 async def connect(**overrides: Any) -> Client:
     config = connect_config(**overrides)
     target = config.pop("target_host")
+    # pydantic, plus the AES-256-GCM payload codec when Q2C_ENCRYPTION_KEY is set (a malformed
+    # key is a ConfigError here, before anything connects).
+    if "data_converter" not in config:
+        config["data_converter"] = data_converter()
     try:
-        return await Client.connect(target, data_converter=pydantic_data_converter, **config)
+        return await Client.connect(target, **config)
     except RuntimeError as exc:
         raise ConfigError(
             f"TEMPORAL_ADDRESS: cannot reach Temporal at {target}: {_reason(str(exc))}"

@@ -10,6 +10,7 @@ import typer
 from temporalio.client import Client
 
 from adapters import temporal_client
+from adapters.codec import data_converter
 from adapters.database import check_database, make_engine
 from adapters.settings import ConfigError, Settings, get_settings
 from starter.app import OperationFailed, app, console, err_console
@@ -18,11 +19,12 @@ from starter.webhooks.server import WebhookServer, WebhookStartError
 
 async def receiver_client() -> Client:
     """A client that may start before Temporal answers: until it does, events get 503."""
+    converter = data_converter()  # a malformed Q2C_ENCRYPTION_KEY stops here, not below
     try:
-        return await temporal_client.connect()
+        return await temporal_client.connect(data_converter=converter)
     except ConfigError as exc:
         err_console.print(f"warning: {exc}; webhooks are answered 503 until it answers")
-        return await temporal_client.connect(lazy=True)
+        return await temporal_client.connect(lazy=True, data_converter=converter)
 
 
 async def start_receiver(settings: Settings, client: Client) -> WebhookServer:
