@@ -42,9 +42,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import annual_recurring_revenue, next_due_date, renewal_contract
     from domain.models import Amendment, UsageRecord
     from domain.posting import posting_difference
+    from domain.reconciliation import ReconciledNotice, ReconciliationBasis
     from domain.report import Report, build_report
     from domain.revenue_plan import revenue_plan
     from domain.schedule import Schedule, build_schedule
+    from workflows import metrics
     from workflows import search_attributes as sa
     from workflows.contract_models import (
         AmendmentOutcome,
@@ -105,6 +107,7 @@ class ContractWorkflow:
         self._schedule_cache: tuple[str, Schedule] | None = None
         self._search_cache: dict[str, Any] = {}
         self._next_due: dt.date | None = None
+        self._metrics_token = metrics.track(self)
 
     # -- the run -------------------------------------------------------------------------
 
@@ -268,6 +271,29 @@ class ContractWorkflow:
             raise ApplicationError("the contract is not activated yet")
         return build_report(self._schedule(), self._today())
 
+    @workflow.query
+    def reconciliation_basis(self) -> ReconciliationBasis:
+        """What reconciliation compares the systems with: the contract as q2c booked it, the
+        amendments it took (with the day each was received) and its usage."""
+        return ReconciliationBasis(
+            workflow_id=workflow.info().workflow_id,
+            opportunity_id=self.s.opportunity_id,
+            term=self.s.term,
+            stage=self.s.stage,
+            business_date=self._today(),
+            processed_through=self.s.processed_through,
+            finished=self.s.finished,
+            contract=self.s.booking.contract if self.s.booking else None,
+            amendments=list(self.s.amendments),
+            amendment_requests=dict(self.s.amendment_requests),
+            usage=list(self.s.usage),
+        )
+
+    @workflow.signal
+    def reconciled(self, outcome: ReconciledNotice) -> None:
+        """The last reconciliation's verdict, as search attribute `ReconStatus`."""
+        self._upsert({sa.RECON_STATUS: outcome.status})
+
     def _first_time(self, message_id: str) -> bool:
         if message_id in self.s.seen_messages:
             return False
@@ -277,6 +303,7 @@ class ContractWorkflow:
     def _enqueue_amendment(self, amendment_id: str) -> None:
         if self._first_time(f"amendment:{amendment_id}"):
             self.s.pending_amendments.append(amendment_id)
+            metrics.amendment_backlog(self._metrics_token, len(self.s.pending_amendments))
 
     def _has_messages(self) -> bool:
         return self._pending_count() > 0 or self._retry_requested
@@ -476,7 +503,26 @@ class ContractWorkflow:
             system=ERP,
             summary=f"{entry.key} → erp",
         )
+        first_invoice = self._first_invoice_journal(entry)
         self.s.posted_journals[entry.key] = entry
+        if first_invoice:
+            info = workflow.info()
+            metrics.quote_to_bill((workflow.now() - info.workflow_start_time).total_seconds())
+
+    def _first_invoice_journal(self, entry: Any) -> bool:
+        """Is `entry` the contract's first invoice journal, posted in the run that booked it?
+
+        Closed-won is when that run started (the closed-won webhook, or `q2c start`); a later
+        term or a continued run has no such start, and is not measured.
+        """
+        if self.s.term != 1 or workflow.info().continued_run_id is not None:
+            return False
+
+        def invoice(journal: Any) -> bool:
+            document = self.s.posted_documents.get(journal.source_key or "")
+            return document is not None and document.kind == "invoice"
+
+        return invoice(entry) and not any(invoice(j) for j in self.s.posted_journals.values())
 
     async def _post_plan(self, schedule: Schedule) -> str | None:
         """Post the revenue plan to the ERP when it changed (activation, amendments)."""
@@ -623,6 +669,10 @@ class ContractWorkflow:
             except ActivityError as err:
                 if self._code(err) in answer_codes:
                     raise
+                document = getattr(arg, "document", None)
+                metrics.posting_parked(
+                    getattr(activity, "__name__", ""), getattr(document, "kind", None)
+                )
                 reason, detail = self._classify(err, system)
                 await self._park(reason, f"{summary}: {detail}")
 
@@ -782,3 +832,4 @@ class ContractWorkflow:
         elif s.last_error:
             lines.append(f"last error: {s.last_error}")
         workflow.set_current_details("\n\n".join(lines))
+        metrics.amendment_backlog(self._metrics_token, len(s.pending_amendments))

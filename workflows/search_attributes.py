@@ -14,6 +14,7 @@ LEGAL_ENTITY = SearchAttributeKey.for_keyword("LegalEntity")
 CURRENCY = SearchAttributeKey.for_keyword("Currency")
 NEXT_BILLING_DATE = SearchAttributeKey.for_datetime("NextBillingDate")
 ARR = SearchAttributeKey.for_float("ARR")
+RECON_STATUS = SearchAttributeKey.for_keyword("ReconStatus")  # Clean | Mismatch (reconciliation)
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     CONTRACT_ID,
@@ -24,4 +25,5 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     CURRENCY,
     NEXT_BILLING_DATE,
     ARR,
+    RECON_STATUS,
 )

@@ -16,6 +16,7 @@ LegalEntity:Keyword
 Currency:Keyword
 NextBillingDate:Datetime
 ARR:Double
+ReconStatus:Keyword
 "
 
 # The namespace may have just been created: wait until the server lists its attributes.
