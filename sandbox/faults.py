@@ -9,7 +9,9 @@ same order sees the same faults.
 
 `commit_then_fail` is the case that makes naive retries duplicate money: the request is
 processed and committed, then the client gets a 500 (`error`) or a dropped connection (`drop`).
-Admin routes (`/_sandbox/...`) are never faulted.
+Admin routes (`/_sandbox/...`) are never faulted. A rule's `spike_rate` adds `spike_ms` of
+latency to that share of requests. `GET /_sandbox/faults` also says how many faults of each
+kind the system has injected so far (`injected`), which chaos runs report.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class FaultRule(BaseModel):
     hang_rate: float = Field(0, ge=0, le=1)
     commit_then_fail_rate: float = Field(0, ge=0, le=1)
     commit_then_fail_mode: Literal["error", "drop"] = "error"
+    spike_rate: float = Field(0, ge=0, le=1, description="Chance of a latency spike")
+    spike_ms: int = Field(0, ge=0, description="Latency added by a spike, on top of latency_ms")
 
     def matches(self, method: str, path: str) -> bool:
         method_ok = self.method == "*" or self.method.upper() == method.upper()
@@ -75,6 +79,7 @@ class FaultConfig(BaseModel):
 
 
 Action = Literal["pass", "hang", "rate_limit", "error", "commit_then_fail"]
+INJECTED = ("hang", "rate_limit", "error", "commit_then_fail", "latency_spike")
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class FaultInjector:
         self._rules: dict[str, list[FaultRule]] = {s: list(r) for s, r in (rules or {}).items()}
         self._seed = seed
         self._random: dict[str, random.Random] = {}
+        self._injected: dict[str, dict[str, int]] = {}
 
     @property
     def seed(self) -> int:
@@ -125,6 +131,21 @@ class FaultInjector:
             if system is None:
                 self._random.clear()
 
+    def injected(self, system: str) -> dict[str, int]:
+        """How many faults of each kind this system has injected (kept across rule changes)."""
+        with self._lock:
+            counts = self._injected.get(system, {})
+            return {kind: counts.get(kind, 0) for kind in INJECTED}
+
+    def reset_injected(self, system: str | None = None) -> None:
+        with self._lock:
+            for name in [system] if system else list(self._injected):
+                self._injected.pop(name, None)
+
+    def _count(self, system: str, kind: str) -> None:
+        counts = self._injected.setdefault(system, {})
+        counts[kind] = counts.get(kind, 0) + 1
+
     def _rng(self, system: str) -> random.Random:
         rng = self._random.get(system)
         if rng is None:
@@ -132,7 +153,8 @@ class FaultInjector:
         return rng
 
     def decide(self, system: str, method: str, path: str) -> Decision:
-        """Roll the dice of every matching rule (always four draws each, for reproducibility)."""
+        """Roll the dice of every matching rule (always four draws each, for reproducibility;
+        a fifth for a rule with latency spikes)."""
         with self._lock:
             rules = [r for r in self._rules.get(system, []) if r.matches(method, path)]
             if not rules:
@@ -143,6 +165,9 @@ class FaultInjector:
             for rule in rules:
                 latency += rule.latency_ms / 1000
                 hang, limit, error, commit = (rng.random() for _ in range(4))
+                if rule.spike_rate and rng.random() < rule.spike_rate:
+                    latency += rule.spike_ms / 1000
+                    self._count(system, "latency_spike")
                 if chosen is not None:
                     continue
                 if hang < rule.hang_rate:
@@ -154,6 +179,8 @@ class FaultInjector:
                 elif commit < rule.commit_then_fail_rate:
                     chosen = Decision("commit_then_fail", rule=rule)
             action = chosen.action if chosen else "pass"
+            if action != "pass":
+                self._count(system, action)
             return Decision(action, latency, chosen.rule if chosen else None)
 
 
@@ -269,7 +296,8 @@ def install_faults(
 
     def current() -> dict[str, Any]:
         rules = [r.model_dump() for r in injector.rules(system)]
-        return {"system": system, "seed": injector.seed, "rules": rules}
+        injected = injector.injected(system)
+        return {"system": system, "seed": injector.seed, "rules": rules, "injected": injected}
 
     async def get_faults() -> dict[str, Any]:
         return current()
