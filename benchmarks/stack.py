@@ -22,10 +22,13 @@ the task queue. Nothing here is a test fixture: the benchmarks and `make bench` 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -34,8 +37,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +55,8 @@ from temporalio.client import Client
 from adapters import temporal_client
 from adapters.database import make_engine
 from adapters.settings import ConfigError, Settings, get_settings
+from domain.calendar import add_months
+from starter.catalog import Product, map_products
 from starter.devserver import dev_server_command
 from starter.webhooks import signature
 from starter.webhooks.server import WebhookServer
@@ -179,6 +185,7 @@ class Stack:
     bare_worker: ManagedProcess | None = None
     webhooks: WebhookServer | None = None
     info: dict[str, str] = field(default_factory=dict)  # what to print with the figures
+    mapped: set[str] = field(default_factory=set)  # product codes mapped to billing and ERP
 
     @property
     def worker_pid(self) -> int:
@@ -206,6 +213,30 @@ class Stack:
             raise StackError(f"{system} sandbox {method} {path}: {response.text[:300]}")
         return response.json()
 
+    async def book(self, scenarios: Sequence[Mapping[str, Any]], concurrency: int = 8) -> list[str]:
+        """Book §6 scenarios in the Salesforce sandbox and map their products once.
+
+        Returns the opportunity ids, in the order of `scenarios`.
+        """
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(scenario: Mapping[str, Any]) -> Any:
+            async with limit:
+                return await self.admin(
+                    "salesforce", "POST", "seed", {"scenario": scenario, "amendments": False}
+                )
+
+        answers = await asyncio.gather(*(one(s) for s in scenarios))
+        product_ids: dict[str, str] = {}
+        for answer in answers:
+            product_ids.update(answer["product_ids"])
+        unmapped = {code: pid for code, pid in product_ids.items() if code not in self.mapped}
+        if unmapped:
+            products = [PRODUCTS[code] for code in unmapped]
+            await map_products(self.settings, products, unmapped)
+            self.mapped.update(unmapped)
+        return [str(answer["opportunity_id"]) for answer in answers]
+
     async def send_salesforce_event(self, event: Mapping[str, Any]) -> httpx.Response:
         """POST one event to the webhook receiver as Salesforce would: signed."""
         assert self.webhooks is not None, "the stack was started without webhooks"
@@ -216,6 +247,77 @@ class Stack:
             content=body,
             headers={"Content-Type": "application/json", signature.HEADER: header},
         )
+
+
+# The benchmark contracts sell one product, at its list price (= SSP).
+SEAT = Product("SEAT-PRO", "Seat (Pro), per user and year", "subscription", {"USD": Decimal(1200)})
+PRODUCTS = {SEAT.code: SEAT}
+
+
+def contract_scenario(
+    number: str,
+    start: dt.date,
+    *,
+    today: dt.date | None = None,
+    months: int = 12,
+    frequency: str = "monthly",
+    seats: int = 10,
+) -> dict[str, Any]:
+    """A one-line contract of `seats` seats from `start`, for `months`, as a §6 scenario."""
+    end = add_months(start, months) - dt.timedelta(days=1)
+    return {
+        "contract": {
+            "id": number,
+            "customer": {"id": f"ACC-{number}", "name": f"Customer {number}"},
+            "currency": "USD",
+            "legal_entity": "US",
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            "billing_frequency": frequency,
+            "lines": [
+                {
+                    "id": "L1",
+                    "product_code": SEAT.code,
+                    "kind": "subscription",
+                    "quantity": seats,
+                    "unit_price": str(SEAT.price("USD")),
+                    "ssp": str(SEAT.price("USD")),
+                }
+            ],
+        },
+        "amendments": [],
+        "as_of": (today or start).isoformat(),
+    }
+
+
+def invoice_journals_posted(stack: Stack, contract_prefix: str) -> dict[str, list[float]]:
+    """Per contract (whose id starts with `contract_prefix`), when each invoice's journal was
+    recorded in the ledger (epoch seconds, in order): the invoice is then posted in the ERP."""
+    query = text(
+        "SELECT contract_id, created_at FROM q2c_effect "
+        "WHERE kind = 'journal' AND key LIKE '%:journal:invoice:%' AND contract_id LIKE :prefix "
+        "ORDER BY created_at"
+    )
+    posted: dict[str, list[float]] = {}
+    with stack.ledger_engine.connect() as conn:
+        for contract_id, created_at in conn.execute(query, {"prefix": contract_prefix + "%"}):
+            if created_at.tzinfo is None:  # SQLite keeps no zone; the ledger writes UTC
+                created_at = created_at.replace(tzinfo=dt.UTC)
+            posted.setdefault(contract_id, []).append(created_at.timestamp())
+    return posted
+
+
+async def activity_batches(client: Client, workflow_id: str) -> list[int]:
+    """The activities a workflow ran before its first timer, grouped as scheduled together."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    batches: dict[int, int] = {}
+    for event in history.events:
+        if event.HasField("timer_started_event_attributes"):
+            break
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            task = event.activity_task_scheduled_event_attributes.workflow_task_completed_event_id
+            batches[task] = batches.get(task, 0) + 1
+    return [batches[k] for k in sorted(batches)]
 
 
 def bare_task_queue(task_queue: str) -> str:
@@ -442,6 +544,63 @@ async def local_stack(
             database.close()
             if not keep_dir:
                 shutil.rmtree(state_dir, ignore_errors=True)
+
+
+Figures = dict[str, float | int | str]
+Benchmark = Callable[..., Awaitable[Figures]]
+
+
+def machine() -> str:
+    memory = psutil.virtual_memory().total / 2**30
+    python = platform.python_version()
+    return f"{platform.node()}: {os.cpu_count()} CPUs, {memory:.1f} GiB, Python {python}"
+
+
+def print_figures(title: str, figures: Mapping[str, float | int | str]) -> None:
+    print(title)
+    width = max(map(len, figures), default=0)
+    for name, value in figures.items():
+        shown = f"{value:,.3f}" if isinstance(value, float) else str(value)
+        print(f"  {name:<{width}}  {shown}")
+
+
+def cli(
+    benchmark: Benchmark,
+    doc: str | None,
+    sizes: Mapping[str, int | float],
+    argv: Sequence[str] | None = None,
+    **stack_options: Any,
+) -> Figures:
+    """The `__main__` of a benchmark module: size flags, stack options, a printed table."""
+    parser = argparse.ArgumentParser(
+        description=(doc or "").strip().splitlines()[0] if doc else None
+    )
+    for name, default in sizes.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    parser.add_argument("--ledger", choices=["auto", "sqlite", "postgres"], default="auto")
+    parser.add_argument("--temporal-db", choices=["memory", "file"], default="memory")
+    parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    args = parser.parse_args(argv)
+    chosen = {name: getattr(args, name) for name in sizes}
+
+    async def go() -> Figures:
+        async with local_stack(
+            ledger=args.ledger, temporal_db=args.temporal_db, **stack_options
+        ) as stack:
+            figures = await benchmark(stack, **chosen)
+            return {**figures, **{f"stack_{k}": v for k, v in stack.info.items()}}
+
+    started = time.monotonic()
+    figures = asyncio.run(go())
+    figures["wall_seconds"] = round(time.monotonic() - started, 1)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        name = (doc or "benchmark").strip().splitlines()[0].rstrip(".")
+        print_figures(
+            f"{name} on {machine()}, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", figures
+        )
+    return figures
 
 
 async def _smoke() -> None:
