@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from sandbox.admin import SeedError
 from sandbox.salesforce.errors import SalesforceError
+from sandbox.salesforce.models import SfRecord
 from sandbox.salesforce.schema import SCHEMA
 from sandbox.salesforce.seed import load_records, standard_pricebook_id
-from sandbox.salesforce.store import SalesforceStore, Snapshot
+from sandbox.salesforce.store import SalesforceStore
 
 EXT = "Q2C_External_Id__c"
 
@@ -81,8 +82,18 @@ def amendment_records(
     return header, lines
 
 
-def _entry(snapshot: Snapshot, product_id: str, currency: str) -> str | None:
-    for entry in snapshot.by_type.get("PricebookEntry", []):
+def _entries(session: Session) -> list[dict[str, Any]]:
+    """The org's price book entries (a handful, unlike its opportunities and lines)."""
+    rows = session.exec(
+        select(SfRecord)
+        .where(col(SfRecord.sobject) == "PricebookEntry")
+        .order_by(col(SfRecord.seq))
+    ).all()
+    return [row.data for row in rows]
+
+
+def _entry(entries: list[dict[str, Any]], product_id: str, currency: str) -> str | None:
+    for entry in entries:
         if entry["Product2Id"] == product_id and entry["CurrencyIsoCode"] == currency:
             return str(entry["Id"])
     return None
@@ -148,9 +159,9 @@ def _load(
     )
     session.flush()
     book = standard_pricebook_id(session)
-    snapshot = Snapshot.load(session)
+    entries = _entries(session)
     for code, product in products.items():
-        if _entry(snapshot, refs[code], currency) is None:
+        if _entry(entries, refs[code], currency) is None:
             entry = {
                 "Pricebook2Id": book,
                 "Product2Id": refs[code],
@@ -159,7 +170,7 @@ def _load(
                 "IsActive": True,
             }
             store.create_in(session, SCHEMA["PricebookEntry"], entry)
-    snapshot = Snapshot.load(session)
+            entries = _entries(session)
     opportunity = {
         "Name": f"{customer['name']} {contract['id']}",
         "AccountId": refs["account"],
@@ -182,9 +193,7 @@ def _load(
     )
     line_ids: dict[str, str] = {}
     existing = {
-        item["Q2C_Line_Id__c"]: item["Id"]
-        for item in snapshot.by_type.get("OpportunityLineItem", [])
-        if item["OpportunityId"] == opportunity_id
+        item["Q2C_Line_Id__c"]: item["Id"] for item in store.lines_of(session, opportunity_id)
     }
     for order, line in enumerate(contract["lines"], start=1):
         if line["id"] in existing:
@@ -192,7 +201,7 @@ def _load(
             continue
         item = {
             "OpportunityId": opportunity_id,
-            "PricebookEntryId": _entry(snapshot, refs[line["product_code"]], currency),
+            "PricebookEntryId": _entry(entries, refs[line["product_code"]], currency),
             "Quantity": line.get("quantity", 1),
             "UnitPrice": line["unit_price"],
             "ServiceDate": line.get("start_date"),

@@ -578,7 +578,23 @@ class Evaluator:
 
     def top_level(self, query: Query) -> list[dict[str, Any]]:
         assert query.sobject is not None
-        return self.rows(query, self.snapshot.by_type.get(query.sobject.name, []))
+        return self.rows(query, self._candidates(query.sobject, query.where))
+
+    def _candidates(self, sobject: SObject, where: Condition | None) -> list[dict[str, Any]]:
+        """The records `where` may match: by id for `Id = '...'` (the usual read of one record,
+        which would otherwise test every record of the type), else all of the type."""
+        if (
+            isinstance(where, Comparison)
+            and where.op == "="
+            and where.bound is not None
+            and not where.bound.hops
+            and where.bound.field.name == "Id"
+            and where.values[0].kind == "string"
+        ):
+            record_id = normalize_id(str(where.values[0].value))
+            found = self.snapshot.by_id.get(record_id) if record_id else None
+            return [found[1]] if found is not None and found[0] == sobject.name else []
+        return self.snapshot.by_type.get(sobject.name, [])
 
     def render(self, query: Query, record: dict[str, Any]) -> dict[str, Any]:
         """One result row: `attributes`, then each selected field, nested by relationship."""
