@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from activities.catalog import CatalogActivities
 from activities.contract import ContractActivities
 from activities.health import HealthActivities
 from adapters.billing import BillingAdapter
@@ -34,9 +35,12 @@ async def worker_activities(
         billing=billing,
         erp=ErpClient(settings, http),
     )
+    catalog = CatalogActivities(
+        salesforce=SalesforceClient(settings, http), billing=billing, erp=ErpClient(settings, http)
+    )
     health = HealthActivities(ledger_engine)
     try:
-        yield [health.check_ledger, *contract.all()]
+        yield [health.check_ledger, *contract.all(), *catalog.all()]
     finally:
         await billing.aclose()
         await http.aclose()

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     otlp_endpoint: str = Field(
         "", description="OTLP/HTTP collector base for traces; empty: OTEL_EXPORTER_OTLP_ENDPOINT."
     )
+    # Catalog sync (`q2c catalog`, docs/OPERATIONS.md "Catalog sync")
+    catalog_sync_interval_seconds: int = Field(
+        3600, ge=60, description="How often the `catalog-sync` Schedule runs the sync."
+    )
+
     log_format: Literal["json", "text"] = Field(
         "json", description="Worker and webhook receiver log lines: json or text."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starter.app import app, run
 from starter.commands import (  # noqa: F401  (registration by import)
+    catalog,
     codec,
     contracts,
     demo,

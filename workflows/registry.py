@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from workflows.catalog_sync import CatalogSyncWorkflow
 from workflows.contract import ContractWorkflow
 from workflows.system_check import SystemCheckWorkflow
 
-WORKFLOWS: list[type] = [ContractWorkflow, SystemCheckWorkflow]
+WORKFLOWS: list[type] = [ContractWorkflow, SystemCheckWorkflow, CatalogSyncWorkflow]

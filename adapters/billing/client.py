@@ -310,6 +310,47 @@ class BillingAdapter:
         created = await self._call(self._stripe.v1.prices.create_async(params, self._options(key)))
         return records.price_from(created)
 
+    async def find_product(self, key: str) -> BillingProduct | None:
+        """The product an earlier `ensure_product` with this key made, if any."""
+        found = await self._search_key(self._search_products, key)
+        return records.product_from(found) if found is not None else None
+
+    async def update_product(
+        self, product_id: str, *, name: str | None = None, active: bool | None = None
+    ) -> BillingProduct:
+        """Rename and/or (re)activate a product (what is not passed stays as it is).
+
+        Setting a value is idempotent by nature, so no idempotency key: a remembered key would
+        answer a later A → B → A rename with the first answer instead of renaming.
+        """
+        params: stripe.params.ProductUpdateParams = {}
+        if name is not None:
+            params["name"] = name
+        if active is not None:
+            params["active"] = active
+        updated = await self._call(self._stripe.v1.products.update_async(product_id, params))
+        return records.product_from(updated)
+
+    async def list_prices(self, product_id: str) -> list[BillingPrice]:
+        """Every price of a product, active or not, oldest first (a list, not search: consistent
+        right after a create)."""
+
+        def fetch(cursor: str | None) -> Awaitable[stripe.ListObject[stripe.Price]]:
+            params: stripe.params.PriceListParams = {"product": product_id, "limit": PAGE_SIZE}
+            if cursor:
+                params["starting_after"] = cursor
+            return self._stripe.v1.prices.list_async(params)
+
+        prices = await self._pages(fetch)
+        ordered = sorted(prices, key=lambda p: (int(p["created"] or 0), str(p["id"])))
+        return [records.price_from(price) for price in ordered]
+
+    async def set_price_active(self, price_id: str, active: bool) -> BillingPrice:
+        """Archive (or reactivate) a price: Stripe prices are immutable but for `active`."""
+        params: stripe.params.PriceUpdateParams = {"active": active}
+        updated = await self._call(self._stripe.v1.prices.update_async(price_id, params))
+        return records.price_from(updated)
+
     # --- invoices --------------------------------------------------------------------------
 
     async def find_invoice(self, key: str) -> BillingInvoice | None:

@@ -242,6 +242,7 @@ def _build() -> dict[str, SObject]:
                 Field("IsActive", "boolean", "Active", default=False),
                 Field("UseStandardPrice", "boolean", "Use Standard Price", default=False),
                 _currency_iso(),
+                Field("Q2C_Billing_Price_Id__c", "string", "Billing Price ID"),
                 _calc("Name", "string", "Product Name"),
                 _calc("ProductCode", "string", "Product Code"),
             ],

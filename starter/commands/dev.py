@@ -17,6 +17,8 @@ from adapters import temporal_client
 from adapters.settings import ConfigError, Settings, get_settings
 from sandbox.server import SandboxServer, SandboxStartError
 from starter.app import OperationFailed, app, console
+from starter.catalog import SCHEDULE_ID as CATALOG_SCHEDULE
+from starter.catalog import ensure_catalog_schedule
 from starter.commands.webhook import start_receiver
 from starter.devserver import DevServer
 from starter.webhooks.server import WebhookServer
@@ -104,6 +106,11 @@ async def run_local_stack(
         client = await _wait_for(server)
         console.print(f"Temporal: {server.address} (history in {server.state_dir / 'temporal.db'})")
         console.print(f"Temporal Web UI: {server.ui_url}")
+        schedule = await ensure_catalog_schedule(client, settings)
+        console.print(
+            f"Schedule {CATALOG_SCHEDULE} {schedule}: catalog sync every "
+            f"{settings.catalog_sync_interval_seconds} s"
+        )
         webhooks = await start_receiver(settings, client)
         async with worker.running_worker(client, settings, ledger_engine):
             console.print(
