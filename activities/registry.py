@@ -12,10 +12,12 @@ from sqlalchemy import Engine
 from activities.catalog import CatalogActivities
 from activities.contract import ContractActivities
 from activities.health import HealthActivities
+from activities.reconciliation import ReconciliationActivities
 from adapters.billing import BillingAdapter
 from adapters.erp import ErpClient
 from adapters.http import make_http_client
 from adapters.ledger import Ledger
+from adapters.reconciliation_store import ReconciliationStore
 from adapters.salesforce import SalesforceClient
 from adapters.settings import Settings
 
@@ -38,9 +40,17 @@ async def worker_activities(
     catalog = CatalogActivities(
         salesforce=SalesforceClient(settings, http), billing=billing, erp=ErpClient(settings, http)
     )
+    store = ReconciliationStore(ledger_engine)
+    await asyncio.to_thread(store.create_tables)
+    reconciliation = ReconciliationActivities(
+        store=store,
+        salesforce=SalesforceClient(settings, http),
+        billing=billing,
+        erp=ErpClient(settings, http),
+    )
     health = HealthActivities(ledger_engine)
     try:
-        yield [health.check_ledger, *contract.all(), *catalog.all()]
+        yield [health.check_ledger, *contract.all(), *reconciliation.all(), *catalog.all()]
     finally:
         await billing.aclose()
         await http.aclose()

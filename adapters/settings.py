@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     dev_temporal_port: int = Field(7233, ge=1, le=65535, description="`q2c dev` gRPC port.")
     dev_ui_port: int = Field(8233, ge=1, le=65535, description="`q2c dev` Web UI port.")
     http_timeout_seconds: float = Field(10.0, gt=0, description="Per-request timeout to vendors.")
+    reconciliation_schedule: str = Field(
+        "0 2 * * *",
+        description="When the `reconciliation-daily` Schedule runs: cron (UTC) or an interval "
+        "such as 6h or 1d (docs/OPERATIONS.md \"Reconciliation\").",
+    )
 
     # Worker tuning (`q2c worker`); defaults are the Temporal SDK's, see docs/DEPLOYMENT.md
     worker_max_concurrent_activities: int = Field(
@@ -106,16 +111,16 @@ class Settings(BaseSettings):
         "127.0.0.1:9464", description="Worker's Prometheus endpoint (host:port); empty: off."
     )
     metrics_refresh_seconds: float = Field(
-        30.0, gt=0, description="How often the worker counts parked contracts for its gauges."
-    )
-    otlp_endpoint: str = Field(
-        "", description="OTLP/HTTP collector base for traces; empty: OTEL_EXPORTER_OTLP_ENDPOINT."
-    )
     # Catalog sync (`q2c catalog`, docs/OPERATIONS.md "Catalog sync")
     catalog_sync_interval_seconds: int = Field(
         3600, ge=60, description="How often the `catalog-sync` Schedule runs the sync."
     )
 
+        30.0, gt=0, description="How often the worker counts parked contracts for its gauges."
+    )
+    otlp_endpoint: str = Field(
+        "", description="OTLP/HTTP collector base for traces; empty: OTEL_EXPORTER_OTLP_ENDPOINT."
+    )
     log_format: Literal["json", "text"] = Field(
         "json", description="Worker and webhook receiver log lines: json or text."
     )

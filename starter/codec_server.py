@@ -20,6 +20,7 @@ cannot be decrypted (unknown key id, altered data; the message names the key id)
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -120,8 +121,11 @@ def create_app(codec: EncryptionCodec, *, origins: Sequence[str], token: str = "
         if len(body) > MAX_BODY_BYTES:
             return _problem(413, f"body over {MAX_BODY_BYTES} bytes")
         try:
-            payloads = json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
-        except (json_format.ParseError, UnicodeDecodeError, ValueError, TypeError) as exc:
+            document = json.loads(body)
+            if not isinstance(document, dict) or not isinstance(document.get("payloads"), list):
+                raise ValueError("not an object with a payloads list")
+            payloads = json_format.ParseDict(document, Payloads(), ignore_unknown_fields=True)
+        except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             return _problem(400, f'expected {{"payloads": [...]}} (proto3 JSON): {reason}')
         try:

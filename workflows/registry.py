@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workflows.catalog_sync import CatalogSyncWorkflow
 from workflows.contract import ContractWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.system_check import SystemCheckWorkflow
 
-WORKFLOWS: list[type] = [ContractWorkflow, SystemCheckWorkflow, CatalogSyncWorkflow]
+WORKFLOWS: list[type] = [ContractWorkflow, ReconciliationWorkflow, SystemCheckWorkflow, CatalogSyncWorkflow]
