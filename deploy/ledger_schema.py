@@ -14,6 +14,7 @@ import sys
 def main() -> int:
     from adapters.database import check_database, make_engine
     from adapters.ledger import Ledger
+    from adapters.reconciliation_store import ReconciliationStore
     from adapters.settings import ConfigError, get_settings
 
     try:
@@ -24,6 +25,7 @@ def main() -> int:
         return 2
     try:
         Ledger(engine).create_tables()
+        ReconciliationStore(engine).create_tables()
     finally:
         engine.dispose()
     print(f"ledger tables ready ({backend})")

@@ -82,6 +82,7 @@ class ReconciliationBasis(_Model):
     stage: str
     business_date: dt.date
     processed_through: dt.date | None = None
+    next_due: dt.date | None = Field(None, description="The next day the contract has work.")
     finished: bool = False
     contract: Contract | None = None
     amendments: list[Amendment] = Field(default_factory=list)
@@ -176,8 +177,9 @@ class ContractReconciliation(_Model):
     currency: str = ""
     as_of: dt.date
     checked_through: dt.date | None = Field(
-        None, description="The date the books were compared on: as_of, or the last day the "
-        "contract had processed when earlier."
+        None,
+        description="The date the books were compared on: as_of, or the last day the "
+        "contract had processed when earlier.",
     )
     status: ReconStatus
     note: str = ""
@@ -416,9 +418,7 @@ def compare_revenue(
 ) -> Difference | None:
     """Revenue posted in the ERP against the schedule's months closed by `as_of`."""
     exponent = schedule.exponent
-    expected_by_month = {
-        m: _money(v, exponent) for m, v in _closed_months(schedule, as_of).items()
-    }
+    expected_by_month = {m: _money(v, exponent) for m, v in _closed_months(schedule, as_of).items()}
     posted: defaultdict[str, Decimal] = defaultdict(Decimal)
     records: defaultdict[str, list[str]] = defaultdict(list)
     for entry in _entries(entries, as_of, prefix, workflow_id):
@@ -525,9 +525,12 @@ def reconcile_contract(
     contract = basis.contract
     through = as_of
     notes: list[str] = []
-    if basis.processed_through is not None and basis.processed_through < as_of:
+    behind = basis.next_due is not None and basis.next_due <= as_of
+    if basis.processed_through is not None and basis.processed_through < as_of and behind:
+        # Work due by `as_of` is not done yet (the contract is parked, or its timer has not
+        # fired): compare the books as they stood on the last day it processed.
         through = basis.processed_through
-        notes.append(f"compared as of {through}, the last day the contract processed")
+        notes.append(f"compared as of {through}: the contract has work due on {basis.next_due}")
     held = BookedContract(contract=contract, amendments=basis.amendments, usage=basis.usage)
     schedule = held.schedule(through)
     exponent = schedule.exponent

@@ -282,6 +282,7 @@ class ContractWorkflow:
             stage=self.s.stage,
             business_date=self._today(),
             processed_through=self.s.processed_through,
+            next_due=self._next_due,
             finished=self.s.finished,
             contract=self.s.booking.contract if self.s.booking else None,
             amendments=list(self.s.amendments),

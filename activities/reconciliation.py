@@ -1,0 +1,326 @@
+"""The reconciliation activities: read each system back and compare (domain/reconciliation.py).
+
+Nothing here changes an outside system. Per contract: the contract workflow's
+`reconciliation_basis` query (the contract as q2c booked it), the booking and the applied
+amendments as Salesforce holds them now, the contract's invoices and credit notes in billing
+(by their `q2c_contract_id` metadata) and its journal entries in the ERP (by
+`custbody_q2c_contract`). The verdict goes back to the contract workflow as the `reconciled`
+signal (search attribute `ReconStatus`); the run is recorded in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.booking import amendment_from_salesforce, booking_from_salesforce
+from activities.contract import ERP_ACCOUNTS, vendor_errors
+from adapters.billing import BillingAdapter
+from adapters.erp import ErpClient
+from adapters.errors import BusinessError
+from adapters.reconciliation_store import ReconciliationStore
+from adapters.salesforce import SalesforceClient
+from domain.documents import Account
+from domain.reconciliation import (
+    BilledRecord,
+    BookedContract,
+    ContractReconciliation,
+    ErpEntry,
+    ErpLine,
+    ReconciledNotice,
+    ReconciliationBasis,
+    ReconciliationReport,
+    reconcile_contract,
+)
+
+CONTRACT_WORKFLOW = "Contract"
+CONTRACT_PREFIX = "contract-"
+BASIS_QUERY = "reconciliation_basis"
+RECONCILED_SIGNAL = "reconciled"
+
+
+class FindContracts(BaseModel):
+    """None: every contract (Temporal visibility and the ledger); else these ids."""
+
+    contract_ids: list[str] | None = None
+
+
+class ReconcileBatch(BaseModel):
+    run_id: str
+    as_of: dt.date
+    workflow_ids: list[str]
+    notify: bool = Field(True, description="Signal each contract workflow its verdict.")
+
+
+class RecordRun(BaseModel):
+    report: ReconciliationReport
+    finished: dt.datetime
+
+
+class UnknownContractError(Exception):
+    """No contract workflow answers to this id (the message names it)."""
+
+
+def _is_not_found(exc: RPCError) -> bool:
+    return exc.status == RPCStatusCode.NOT_FOUND
+
+
+async def resolve_contract(client: Client, ident: str) -> str | None:
+    """The workflow id of a contract named by opportunity id, workflow id or contract number
+    (`ContractId`, through visibility where the server has it); None if there is none."""
+    ident = ident.strip()
+    if not ident:
+        return None
+    workflow_id = ident if ident.startswith(CONTRACT_PREFIX) else f"{CONTRACT_PREFIX}{ident}"
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+        return workflow_id
+    except RPCError as exc:
+        if not _is_not_found(exc):
+            raise
+    query = f"WorkflowType = '{CONTRACT_WORKFLOW}' AND ContractId = '{_quoted(ident)}'"
+    try:
+        async for found in client.list_workflows(query, limit=1):
+            return found.id
+    except RPCError:
+        return None  # no visibility (the time-skipping test server) or no ContractId there
+    return None
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+async def resolve_contracts(client: Client, idents: list[str]) -> list[str]:
+    """Workflow ids of the named contracts; `UnknownContractError` naming any not found."""
+    found: list[str] = []
+    unknown: list[str] = []
+    for ident in idents:
+        workflow_id = await resolve_contract(client, ident)
+        if workflow_id is None:
+            unknown.append(ident)
+        elif workflow_id not in found:
+            found.append(workflow_id)
+    if unknown:
+        raise UnknownContractError(
+            "unknown contract "
+            + ", ".join(repr(i) for i in unknown)
+            + " (give the opportunity id, the workflow id contract-<opportunity id> or the "
+            "contract number; `q2c status` lists contracts)"
+        )
+    return found
+
+
+async def listed_contracts(client: Client) -> list[str]:
+    """Contract workflows Temporal visibility lists with a stage (newest run of each)."""
+    seen: list[str] = []
+    try:
+        async for execution in client.list_workflows(f"WorkflowType = '{CONTRACT_WORKFLOW}'"):
+            stage = execution.search_attributes.get("ContractStage")
+            if stage and execution.id not in seen:
+                seen.append(execution.id)
+    except RPCError:
+        return []  # a server without visibility listing (the time-skipping test server)
+    return seen
+
+
+def _account_of(numbers: dict[str, str], ref_id: str) -> Account | None:
+    number = numbers.get(ref_id)
+    by_number = {v: k for k, v in ERP_ACCOUNTS.items()}
+    return by_number.get(number) if number is not None else None
+
+
+class ReconciliationActivities:
+    """Read-only activities around one set of adapters (the worker's)."""
+
+    def __init__(
+        self,
+        *,
+        store: ReconciliationStore,
+        salesforce: SalesforceClient,
+        billing: BillingAdapter,
+        erp: ErpClient,
+        client: Callable[[], Client] = activity.client,
+    ) -> None:
+        self.store = store
+        self.salesforce = salesforce
+        self.billing = billing
+        self.erp = erp
+        self._client = client
+        self._accounts: dict[str, str] = {}
+
+    # -- which contracts -------------------------------------------------------------------
+
+    @activity.defn(name="find_contracts_to_reconcile")
+    async def find_contracts(self, request: FindContracts) -> list[str]:
+        client = self._client()
+        if request.contract_ids is not None:
+            try:
+                return await resolve_contracts(client, request.contract_ids)
+            except UnknownContractError as exc:
+                raise ApplicationError(
+                    str(exc), type="UnknownContract", non_retryable=True
+                ) from None
+        listed = await listed_contracts(client)
+        in_ledger = await asyncio.to_thread(self.store.contract_workflows)
+        return sorted(set(listed) | set(in_ledger))
+
+    # -- one batch of contracts ------------------------------------------------------------
+
+    @activity.defn(name="reconcile_contracts")
+    async def reconcile_batch(self, request: ReconcileBatch) -> list[ContractReconciliation]:
+        client = self._client()
+        results: list[ContractReconciliation] = []
+        for workflow_id in request.workflow_ids:
+            result = await self.reconcile_one(client, workflow_id, request.as_of)
+            results.append(result)
+            activity.heartbeat(workflow_id)
+            if request.notify and result.status != "Skipped":
+                await self._notify(client, request.run_id, result)
+        return results
+
+    async def reconcile_one(
+        self, client: Client, workflow_id: str, as_of: dt.date
+    ) -> ContractReconciliation:
+        try:
+            basis = await client.get_workflow_handle(workflow_id).query(
+                BASIS_QUERY, result_type=ReconciliationBasis
+            )
+        except RPCError as exc:
+            if not _is_not_found(exc):
+                raise
+            return _skipped(workflow_id, as_of, "no such workflow in Temporal (retention over?)")
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+            return _skipped(workflow_id, as_of, f"the contract workflow did not answer: {exc}")
+        if basis.contract is None:
+            return reconcile_contract(basis, None, [], [], as_of)
+        contract_id = basis.contract.id
+        salesforce = await self._salesforce_side(basis) if basis.term == 1 else None
+        with vendor_errors():
+            docs = await self._billing_records(contract_id)
+            entries = await self._erp_entries(contract_id)
+        return reconcile_contract(basis, salesforce, docs, entries, as_of)
+
+    async def _notify(self, client: Client, run_id: str, result: ContractReconciliation) -> None:
+        status = "Mismatch" if result.differences else "Clean"
+        notice = ReconciledNotice(
+            run_id=run_id, as_of=result.as_of, status=status, mismatches=len(result.differences)
+        )
+        try:
+            await client.get_workflow_handle(result.workflow_id).signal(RECONCILED_SIGNAL, notice)
+        except RPCError as exc:
+            if not _is_not_found(exc):  # a closed workflow takes no signal: nothing to mark
+                raise
+
+    async def _salesforce_side(self, basis: ReconciliationBasis) -> BookedContract | str:
+        """The contract as Salesforce holds it now, with the amendments q2c applied re-read."""
+        try:
+            with vendor_errors():
+                booking = await self.salesforce.get_opportunity_booking(basis.opportunity_id)
+                contract = booking_from_salesforce(booking).contract
+                amendments = []
+                for held in basis.amendments:
+                    record_id = basis.amendment_requests.get(held.id)
+                    if record_id is None:  # a cancellation q2c was asked for, not an amendment
+                        amendments.append(held)
+                        continue
+                    read = await self.salesforce.get_amendment(record_id)
+                    amendments.append(
+                        amendment_from_salesforce(read).model_copy(
+                            update={"received_on": held.received_on}
+                        )
+                    )
+        except BusinessError as exc:
+            if exc.code in ("INVALID_BOOKING", "INVALID_AMENDMENT"):
+                return str(exc)
+            raise
+        return BookedContract(contract=contract, amendments=amendments, usage=basis.usage)
+
+    async def _billing_records(self, contract_id: str) -> list[BilledRecord]:
+        """The contract's invoices and credit notes, void and draft ones included."""
+        records: list[BilledRecord] = []
+        for invoice in await self.billing.list_invoices_for(contract_id=contract_id):
+            records.append(
+                BilledRecord(
+                    id=invoice.id,
+                    kind="invoice",
+                    status=invoice.status,
+                    date=invoice.document_date or invoice.created.date(),
+                    total=invoice.total,
+                    key=invoice.key,
+                )
+            )
+            for note in await self.billing.list_credit_notes(invoice.id):
+                records.append(
+                    BilledRecord(
+                        id=note.id,
+                        kind="credit_note",
+                        status=note.status,
+                        date=note.document_date or note.created.date(),
+                        total=note.total,
+                        key=note.key,
+                    )
+                )
+        return records
+
+    async def _account_numbers(self, wanted: set[str]) -> dict[str, str]:
+        """ERP account internal id → account number (read once, again for a new account)."""
+        if not wanted <= set(self._accounts):
+            for record_id in await self.erp.list_ids("account"):
+                if record_id not in self._accounts:
+                    record = await self.erp.get("account", record_id)
+                    self._accounts[record_id] = str(
+                        record.get("acctNumber") or record.get("externalId") or ""
+                    )
+        return self._accounts
+
+    async def _erp_entries(self, contract_id: str) -> list[ErpEntry]:
+        posted = await self.erp.list_journal_entries(contract_id)
+        numbers = await self._account_numbers(
+            {line.account.id for entry in posted for line in entry.lines}
+        )
+        return [
+            ErpEntry(
+                id=entry.id,
+                key=entry.idempotency_key,
+                date=entry.tran_date,
+                lines=[
+                    ErpLine(
+                        account=_account_of(numbers, line.account.id),
+                        debit=line.debit,
+                        credit=line.credit,
+                    )
+                    for line in entry.lines
+                ],
+            )
+            for entry in posted
+        ]
+
+    # -- the run's record ------------------------------------------------------------------
+
+    @activity.defn(name="record_reconciliation_run")
+    async def record_run(self, request: RecordRun) -> bool:
+        return await asyncio.to_thread(self.store.record_run, request.report, request.finished)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.find_contracts, self.reconcile_batch, self.record_run]
+
+
+def _skipped(workflow_id: str, as_of: dt.date, note: str) -> ContractReconciliation:
+    opportunity = workflow_id.removeprefix(CONTRACT_PREFIX)
+    return ContractReconciliation(
+        workflow_id=workflow_id,
+        opportunity_id=opportunity,
+        contract_id=opportunity,
+        as_of=as_of,
+        status="Skipped",
+        note=note,
+    )
