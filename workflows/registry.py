@@ -7,4 +7,9 @@ from workflows.contract import ContractWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.system_check import SystemCheckWorkflow
 
-WORKFLOWS: list[type] = [ContractWorkflow, ReconciliationWorkflow, SystemCheckWorkflow, CatalogSyncWorkflow]
+WORKFLOWS: list[type] = [
+    ContractWorkflow,
+    ReconciliationWorkflow,
+    SystemCheckWorkflow,
+    CatalogSyncWorkflow,
+]
