@@ -9,24 +9,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.registry import worker_activities
 from adapters import temporal_client
 from adapters.database import check_database, make_engine
+from adapters.observability import metrics, tracing
+from adapters.observability.logging import configure_logging
+from adapters.observability.metrics import ContractGauges
 from adapters.settings import ConfigError, Settings, get_settings
+from workflows import metrics as workflow_metrics
+from workflows import search_attributes as sa
 from workflows.registry import WORKFLOWS
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+# Running contracts parked for an operator (their AttentionReason is read from each).
+ATTENTION_QUERY = (
+    f'WorkflowType = "Contract" AND ExecutionStatus = "Running" '
+    f'AND {sa.CONTRACT_STAGE.name} = "NeedsAttention"'
+)
+log = logging.getLogger("q2c.worker")
 
 
 def open_ledger(settings: Settings) -> Engine:
@@ -62,11 +75,31 @@ def build_worker(
     )
 
 
+def contract_gauges(client: Client, settings: Settings, meter: MetricMeter) -> ContractGauges:
+    """The worker's gauges: contracts in NeedsAttention by reason, the amendment backlog."""
+    return ContractGauges(
+        client,
+        meter,
+        interval_seconds=settings.metrics_refresh_seconds,
+        backlog=workflow_metrics.backlog_total,
+        attention_query=ATTENTION_QUERY,
+        reason_key=sa.ATTENTION_REASON,
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_worker(
-    client: Client, settings: Settings, ledger_engine: Engine
+    client: Client,
+    settings: Settings,
+    ledger_engine: Engine,
+    *,
+    metrics_meter: MetricMeter | None = None,
 ) -> AsyncIterator[Worker]:
-    """A worker polling the task queue, with its adapters open, until the block ends."""
+    """A worker polling the task queue, with its adapters open, until the block ends.
+
+    With `metrics_meter` (the meter of the runtime serving Q2C_METRICS_BIND), the worker also
+    refreshes the contract gauges in the background.
+    """
     # Sync activities run here; the SDK wants room for as many as may run at once (threads
     # are only started when needed).
     with ThreadPoolExecutor(
@@ -74,27 +107,66 @@ async def running_worker(
     ) as executor:
         async with worker_activities(settings, ledger_engine) as activities:
             worker = build_worker(client, settings, activities, executor)
-            async with worker:
+            async with (
+                worker,
+                _background(
+                    contract_gauges(client, settings, metrics_meter).run()
+                    if metrics_meter
+                    else None
+                ),
+            ):
                 yield worker
 
 
+@contextlib.asynccontextmanager
+async def _background(work: Coroutine[Any, Any, None] | None) -> AsyncIterator[None]:
+    task = asyncio.create_task(work) if work is not None else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 async def run_until_stopped(
-    client: Client, settings: Settings, ledger_engine: Engine, stop: asyncio.Event
+    client: Client,
+    settings: Settings,
+    ledger_engine: Engine,
+    stop: asyncio.Event,
+    *,
+    metrics_meter: MetricMeter | None = None,
 ) -> None:
-    async with running_worker(client, settings, ledger_engine):
+    async with running_worker(client, settings, ledger_engine, metrics_meter=metrics_meter):
         await stop.wait()
 
 
 async def serve() -> None:
     settings = get_settings()
+    configure_logging(settings, "q2c-worker")
+    tracing.configure_tracing(settings, "q2c-worker")
     ledger_engine = open_ledger(settings)
-    client = await temporal_client.connect()
+    # The Prometheus endpoint: this process's runtime, given to its client only (the worker's
+    # SDK metrics and the business metrics of its workflows and activities go through it).
+    runtime = metrics.metrics_runtime(settings.metrics_bind)
+    client = await temporal_client.connect(**({"runtime": runtime} if runtime else {}))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(f"q2c worker polling task queue {settings.task_queue!r}", flush=True)
-    await run_until_stopped(client, settings, ledger_engine, stop)
+    log.info(
+        "worker polling task queue %s; metrics %s",
+        settings.task_queue,
+        f"on http://{settings.metrics_bind}/metrics" if runtime else "off",
+    )
+    meter = runtime.metric_meter if runtime else None
+    try:
+        await run_until_stopped(client, settings, ledger_engine, stop, metrics_meter=meter)
+    finally:
+        tracing.shutdown()
+    log.info("worker stopped")
     print("q2c worker stopped", flush=True)
 
 

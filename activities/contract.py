@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -46,6 +47,7 @@ from adapters.errors import (
     TransientError,
 )
 from adapters.ledger import Ledger, request_hash
+from adapters.observability import metrics
 from adapters.salesforce import ExternalIds, SalesforceClient
 from domain.documents import Account
 from domain.errors import InputError
@@ -54,6 +56,9 @@ from domain.models import Amendment
 M = TypeVar("M", bound=BaseModel)
 
 BILLING, ERP, SALESFORCE = "billing", "erp", "salesforce"
+# What `_once` counts as postings (q2c_invoice_postings, q2c_journal_postings).
+POSTING_KINDS = frozenset({"invoice", "credit_note", "journal"})
+log = logging.getLogger("q2c.activities")
 
 # The chart of accounts q2c posts to, by account number (external id in the ERP).
 ERP_ACCOUNTS: dict[Account, str] = {
@@ -135,26 +140,42 @@ class ContractActivities:
         effect: Callable[[], Awaitable[M]],
         result: type[M],
     ) -> M:
-        """The effect of `key`: from the ledger if recorded, else made (carrying the key)."""
+        """The effect of `key`: from the ledger if recorded, else made (carrying the key).
+
+        Postings (documents, journals) are counted by outcome on the worker's metrics.
+        """
         digest = request_hash(request)
-        with vendor_errors():
-            recorded = await asyncio.to_thread(self.ledger.lookup, key)
-            if recorded is not None:
-                if recorded.request_hash != digest:
-                    raise IdempotencyConflictError(
-                        "ledger", f"key {key!r} was used for another request"
-                    )
-                return result.model_validate(recorded.response)
-            made = await effect()
-            record = await asyncio.to_thread(
-                self.ledger.record,
-                key,
-                digest,
-                made.model_dump(mode="json"),
-                system,
-                kind,
-                contract_id,
-            )
+        posting = kind in POSTING_KINDS
+        try:
+            with vendor_errors():
+                recorded = await asyncio.to_thread(self.ledger.lookup, key)
+                if recorded is not None:
+                    if recorded.request_hash != digest:
+                        raise IdempotencyConflictError(
+                            "ledger", f"key {key!r} was used for another request"
+                        )
+                    if posting:
+                        metrics.record_posting(kind, metrics.DUPLICATE)
+                        log.info("%s %s: already in the ledger, returned as recorded", kind, key)
+                    return result.model_validate(recorded.response)
+                made = await effect()
+                record = await asyncio.to_thread(
+                    self.ledger.record,
+                    key,
+                    digest,
+                    made.model_dump(mode="json"),
+                    system,
+                    kind,
+                    contract_id,
+                )
+        except Exception as exc:
+            if posting:
+                failed = isinstance(exc, ApplicationError) and exc.non_retryable
+                metrics.record_posting(kind, metrics.FAILED if failed else metrics.RETRYING)
+            raise
+        if posting:
+            metrics.record_posting(kind, metrics.POSTED)
+            log.info("%s %s posted to %s", kind, key, system)
         return result.model_validate(record.response)
 
     async def _customer_once(

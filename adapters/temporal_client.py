@@ -8,6 +8,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 
 from adapters.codec import data_converter
+from adapters.observability import tracing
 from adapters.settings import ConfigError, load_environment
 
 
@@ -30,6 +31,9 @@ async def connect(**overrides: Any) -> Client:
     # key is a ConfigError here, before anything connects).
     if "data_converter" not in config:
         config["data_converter"] = data_converter()
+    # Temporal's OpenTelemetry interceptor when tracing is on (also traces a worker built on
+    # this client). The worker passes its metrics `runtime`; everyone else gets the default.
+    config.setdefault("interceptors", tracing.client_interceptors())
     try:
         return await Client.connect(target, **config)
     except RuntimeError as exc:

@@ -12,6 +12,8 @@ from temporalio.client import Client
 from adapters import temporal_client
 from adapters.codec import data_converter
 from adapters.database import check_database, make_engine
+from adapters.observability import tracing
+from adapters.observability.logging import configure_logging
 from adapters.settings import ConfigError, Settings, get_settings
 from starter.app import OperationFailed, app, console, err_console
 from starter.webhooks.server import WebhookServer, WebhookStartError
@@ -69,6 +71,8 @@ def webhook(
 ) -> None:
     """Receive Salesforce and billing webhooks and signal the contracts, until Ctrl-C."""
     settings = get_settings()
+    configure_logging(settings, "q2c-webhook")  # Q2C_LOG_FORMAT, redacted, with contract ids
+    tracing.configure_tracing(settings, "q2c-webhook")  # before the client and the app exist
     overrides = {"webhook_host": host, "webhook_port": port}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     asyncio.run(_serve(settings))

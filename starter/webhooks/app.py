@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.billing.failures import InvalidWebhookError
+from adapters.observability import tracing
 from starter.control import ContractNotFound, StartRefused, TemporalUnavailable
 from starter.webhooks import signature
 from starter.webhooks.models import SALESFORCE_EVENT, Answer, Problem
@@ -149,6 +150,7 @@ def create_app(receiver: Receiver) -> FastAPI:
         return _answer(await receiver.billing_event(event))
 
     _document_event_body(app)
+    tracing.instrument_app(app)  # when tracing is on: a span per request
     return app
 
 

@@ -9,6 +9,7 @@ signals again, which the workflow ignores (it keeps the ids of the messages it h
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from temporalio.client import Client
 
 from adapters.billing import BillingAdapter
 from adapters.billing.records import BillingEvent
+from adapters.observability.logging import contract_context
 from adapters.settings import Settings
 from adapters.webhook_events import WebhookEvents
 from starter.control import signal_contract, start_contract
@@ -24,6 +26,7 @@ from workflows.contract import workflow_id_for
 from workflows.contract_models import AmendmentRequest, PaymentNotice
 
 SALESFORCE, BILLING = "salesforce", "billing"
+log = logging.getLogger("q2c.webhooks")
 PAYMENT_SIGNALS = {"invoice.paid": "payment", "invoice.payment_failed": "payment_failed"}
 WORKFLOW_PREFIX = workflow_id_for("")
 
@@ -61,7 +64,19 @@ class Receiver:
         workflow_id: str,
         deliver: Callable[[], Awaitable[bool | None]],
     ) -> tuple[int, Answer]:
+        with contract_context(workflow_id):  # log lines of this event carry its contract id
+            return await self._deliver_once(source, event_id, event_type, workflow_id, deliver)
+
+    async def _deliver_once(
+        self,
+        source: str,
+        event_id: str,
+        event_type: str,
+        workflow_id: str,
+        deliver: Callable[[], Awaitable[bool | None]],
+    ) -> tuple[int, Answer]:
         if await asyncio.to_thread(self.events.seen, source, event_id):
+            log.info("%s event %s (%s): duplicate, nothing done", source, event_id, event_type)
             return 200, Answer(
                 status="duplicate",
                 event_id=event_id,
@@ -70,6 +85,14 @@ class Receiver:
             )
         started = await deliver()
         await asyncio.to_thread(self.events.record, source, event_id, event_type, workflow_id)
+        log.info(
+            "%s event %s (%s) accepted for %s%s",
+            source,
+            event_id,
+            event_type,
+            workflow_id,
+            " (workflow started)" if started else "",
+        )
         return 202, Answer(
             status="accepted", event_id=event_id, workflow_id=workflow_id, started=started
         )

@@ -1,0 +1,195 @@
+"""The worker's Prometheus endpoint: the Temporal SDK's runtime metrics and q2c's business metrics.
+
+One `temporalio.runtime.Runtime` per process exports everything on `Q2C_METRICS_BIND` (`/metrics`):
+the SDK's own metrics, named `temporal_*` (its `metric_prefix`), and q2c's, named `q2c_*`, which
+the SDK exports as they are created (the prefix applies to the SDK's metrics only). Counters get
+the OpenMetrics `_total` suffix and durations are in seconds.
+
+Business metrics (the names as scraped; `deploy/grafana/q2c-dashboard.json` shows each):
+
+- `q2c_quote_to_bill_latency_seconds` (histogram): from closed-won (the start of the contract's
+  workflow by the closed-won webhook or `q2c start`) to its first invoice journal posted to the
+  ERP; once per contract, from the workflow (the SDK emits nothing while a workflow replays).
+- `q2c_invoice_postings_total{kind, outcome}` and `q2c_journal_postings_total{outcome}`:
+  documents issued in billing and journals posted to the ERP, by outcome: `posted`, `duplicate`
+  (already in the ledger: the effect is returned as recorded), `retrying` (a transient error;
+  Temporal retries), `failed` (a business error) and `parked` (the contract parked on it).
+- `q2c_amendment_backlog` (gauge): amendments received by the contracts this worker holds and not
+  yet applied or refused; sum over workers.
+- `q2c_contracts_needs_attention{reason}` (gauge): running contracts in `NeedsAttention`, by
+  `AttentionReason`, counted through Temporal visibility every `Q2C_METRICS_REFRESH_SECONDS`; every
+  worker reports the same count, so take the max over workers.
+- `q2c_reconciliation_mismatches{kind}` (gauge): differences the last reconciliation run found,
+  by check (set by `ReconciliationWorkflow`, workflows/reconciliation.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import MetricMeter, SearchAttributeKey
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from adapters.settings import ConfigError
+
+log = logging.getLogger("q2c.metrics")
+
+# As created (counters are scraped with `_total` appended).
+QUOTE_TO_BILL = "q2c_quote_to_bill_latency_seconds"
+INVOICE_POSTINGS = "q2c_invoice_postings"
+JOURNAL_POSTINGS = "q2c_journal_postings"
+AMENDMENT_BACKLOG = "q2c_amendment_backlog"
+NEEDS_ATTENTION = "q2c_contracts_needs_attention"
+RECONCILIATION_MISMATCHES = "q2c_reconciliation_mismatches"
+
+# As scraped by Prometheus (what the dashboard queries).
+BUSINESS_METRICS: tuple[str, ...] = (
+    QUOTE_TO_BILL,
+    f"{INVOICE_POSTINGS}_total",
+    f"{JOURNAL_POSTINGS}_total",
+    AMENDMENT_BACKLOG,
+    NEEDS_ATTENTION,
+    RECONCILIATION_MISMATCHES,
+)
+
+DESCRIPTIONS = {
+    QUOTE_TO_BILL: "Closed-won to the contract's first invoice posted to the ERP.",
+    INVOICE_POSTINGS: "Invoices and credit notes issued in billing, by outcome.",
+    JOURNAL_POSTINGS: "Journal entries posted to the ERP, by outcome.",
+    AMENDMENT_BACKLOG: "Amendments received and not yet applied (contracts this worker holds).",
+    NEEDS_ATTENTION: "Running contracts parked in NeedsAttention, by reason.",
+    RECONCILIATION_MISMATCHES: "Differences the last reconciliation run found, by check.",
+}
+
+# Seconds: a contract that catches up bills within seconds, one starting next quarter in months.
+QUOTE_TO_BILL_BUCKETS: tuple[float, ...] = (
+    1,
+    10,
+    60,
+    300,
+    900,
+    3600,
+    4 * 3600,
+    86400,
+    7 * 86400,
+    30 * 86400,
+    90 * 86400,
+)
+
+POSTED, DUPLICATE, RETRYING, FAILED, PARKED = "posted", "duplicate", "retrying", "failed", "parked"
+DOCUMENT_KINDS = frozenset({"invoice", "credit_note"})
+
+_runtimes: dict[str, Runtime] = {}
+
+
+def metrics_runtime(bind: str) -> Runtime | None:
+    """The runtime exporting on `bind` (`host:port`), created once per process; None if empty.
+
+    Only the worker passes it to its client: the CLI, the webhook receiver and tests connect with
+    the SDK's default runtime, so nothing else listens on the port.
+    """
+    bind = bind.strip()
+    if not bind:
+        return None
+    if bind not in _runtimes:
+        config = PrometheusConfig(
+            bind_address=bind,
+            counters_total_suffix=True,
+            durations_as_seconds=True,
+            histogram_bucket_overrides={QUOTE_TO_BILL: list(QUOTE_TO_BILL_BUCKETS)},
+        )
+        try:
+            _runtimes[bind] = Runtime(telemetry=TelemetryConfig(metrics=config))
+        except Exception as exc:  # the core SDK raises plain errors: port taken, bad address
+            raise ConfigError(
+                f"Q2C_METRICS_BIND: cannot serve metrics on {bind!r}: {exc}"
+            ) from None
+    return _runtimes[bind]
+
+
+def record_posting(kind: str, outcome: str) -> None:
+    """Count an invoice, credit note or journal posting by outcome (in an activity; else no-op)."""
+    if not activity.in_activity():
+        return
+    meter = activity.metric_meter()
+    if kind in DOCUMENT_KINDS:
+        counter = meter.create_counter(INVOICE_POSTINGS, DESCRIPTIONS[INVOICE_POSTINGS])
+        counter.add(1, {"kind": kind, "outcome": outcome})
+    else:
+        counter = meter.create_counter(JOURNAL_POSTINGS, DESCRIPTIONS[JOURNAL_POSTINGS])
+        counter.add(1, {"outcome": outcome})
+
+
+class ContractGauges:
+    """Gauges refreshed in the worker's background: parked contracts by reason, the backlog.
+
+    Parked contracts are listed through Temporal visibility (only those in NeedsAttention, a
+    handful in a healthy book), read by their `AttentionReason`; a reason seen once is reported
+    as 0 when no contract has it any more, so its line on the dashboard drops to zero.
+    """
+
+    LIMIT = 10_000
+
+    def __init__(
+        self,
+        client: Client,
+        meter: MetricMeter,
+        *,
+        interval_seconds: float,
+        backlog: Callable[[], int],
+        attention_query: str,
+        reason_key: SearchAttributeKey[str],
+    ) -> None:
+        self.client = client
+        self.interval = interval_seconds
+        self.backlog = backlog
+        self.query = attention_query
+        self.reason_key = reason_key
+        self._attention = meter.create_gauge(NEEDS_ATTENTION, DESCRIPTIONS[NEEDS_ATTENTION])
+        self._backlog = meter.create_gauge(AMENDMENT_BACKLOG, DESCRIPTIONS[AMENDMENT_BACKLOG])
+        self._reasons: set[str] = set()
+        self._warned = False
+
+    async def refresh(self) -> dict[str, int]:
+        self._backlog.set(max(self.backlog(), 0))
+        counts: Counter[str] = Counter()
+        async for execution in self.client.list_workflows(self.query, limit=self.LIMIT):
+            reason = execution.typed_search_attributes.get(self.reason_key)
+            counts[reason or "unknown"] += 1
+        self._reasons |= set(counts)
+        for reason in sorted(self._reasons):
+            self._attention.set(counts.get(reason, 0), {"reason": reason})
+        return dict(counts)
+
+    async def run(self) -> None:
+        """Refresh every interval until cancelled; a failed refresh is logged once and retried."""
+        while True:
+            try:
+                await self.refresh()
+                self._warned = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self._warned:
+                    log.warning("metrics: cannot count parked contracts: %s", _first_line(exc))
+                    self._warned = True
+            await asyncio.sleep(self.interval)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def scraped_names(page: str) -> Sequence[str]:
+    """The metric names of a Prometheus text page (for tests and `q2c doctor`-like checks)."""
+    names = []
+    for line in page.splitlines():
+        if line.startswith("# TYPE "):
+            names.append(line.split()[2])
+    return names
