@@ -40,11 +40,10 @@ LONG_RUNNING = {
     "prometheus",
     "grafana",
 }
-# Behind a profile: optional (sandbox) or not implemented yet (codec: issue 8; metrics: issue 7).
+# Behind a profile: optional (sandbox, codec) or not implemented yet (metrics: issue 7).
 PROFILES = {"sandbox": ["sandbox"], "codec": ["codec"], "prometheus": ["metrics"]}
 PROFILES["grafana"] = ["metrics"]
-# The codec server does not exist yet (issue 8): nothing to check its health with.
-NO_HEALTHCHECK = {"codec"}
+NO_HEALTHCHECK: set[str] = set()
 Q2C_SERVICES = {"worker", "webhook", "sandbox", "codec", "ledger-schema"}
 
 # Every variable temporalio.envconfig reads (TEMPORAL_GRPC_META_<NAME> is a family).
@@ -358,4 +357,9 @@ def test_temporal_ui_codec_and_metrics_are_wired(services: dict[str, dict[str, A
     path = services["temporal"]["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
     assert path.endswith("/q2c.yaml") and dynamic["frontend.enableUpdateWorkflowExecution"]
     doc = DEPLOYMENT_DOC.read_text()
-    assert "issue 8" in doc and "issue 7" in doc, "say what is not implemented yet"
+    assert "issue 7" in doc, "say what is not implemented yet"
+    assert "not implemented — issue 8" not in doc and "issue 8 lands" not in doc
+    codec = services["codec"]
+    assert codec["command"] == ["codec-server", "--host", "0.0.0.0", "--port", "8081"]
+    origins = environment(codec)["Q2C_CODEC_SERVER_ORIGINS"]
+    assert "http://localhost:8080" in origins, "the stack's UI (8080) must be an allowed origin"
