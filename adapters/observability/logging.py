@@ -43,7 +43,7 @@ _contract: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 SECRET_NAME = re.compile(
     r"(?i)(secret|password|passwd|token|api[_-]?key|private[_-]?key|encryption[_-]?key|"
     r"authorization|credential|cookie|signature|iban|account[_-]?number|routing[_-]?number|"
-    r"card[_-]?number|cvc|cvv)"
+    r"card[_-]?number|cvc|cvv|headers)"
 )
 _KEYED = re.compile(
     r"(?i)\b([\w.-]*(?:secret|password|passwd|pwd|token|api[_-]?key|private[_-]?key|"

@@ -40,7 +40,7 @@ LONG_RUNNING = {
     "prometheus",
     "grafana",
 }
-# Behind a profile: optional (sandbox, codec) or not implemented yet (metrics: issue 7).
+# Behind a profile: optional (sandbox, codec, metrics: Prometheus and Grafana).
 PROFILES = {"sandbox": ["sandbox"], "codec": ["codec"], "prometheus": ["metrics"]}
 PROFILES["grafana"] = ["metrics"]
 NO_HEALTHCHECK: set[str] = set()
@@ -345,19 +345,22 @@ def test_temporal_ui_codec_and_metrics_are_wired(services: dict[str, dict[str, A
     assert "TEMPORAL_CODEC_ENDPOINT" in ui and ui["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert services["codec"]["ports"] == ["127.0.0.1:8081:8081"]
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-    targets = [
-        t
-        for job in prometheus["scrape_configs"]
-        for c in job["static_configs"]
-        for t in c["targets"]
-    ]
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    assert set(jobs) == {"temporal-server", "q2c-worker"}
     port = services["temporal"]["environment"]["PROMETHEUS_ENDPOINT"].rsplit(":", 1)[1]
-    assert targets == [f"temporal:{port}"]
+    assert jobs["temporal-server"]["static_configs"] == [{"targets": [f"temporal:{port}"]}]
+    # Every worker replica, found by Docker's DNS, on the port its metrics listen on.
+    bind = environment(services["worker"])["Q2C_METRICS_BIND"]
+    assert bind.startswith("0.0.0.0:"), "the worker's metrics must be reachable from Prometheus"
+    (workers,) = jobs["q2c-worker"]["dns_sd_configs"]
+    assert workers["names"] == ["worker"] and workers["type"] == "A"
+    assert str(workers["port"]) == bind.rsplit(":", 1)[1]
+    assert "ports" not in services["worker"], "metrics stay inside the stack"
     dynamic = yaml.safe_load((DEPLOY / "temporal" / "dynamicconfig" / "q2c.yaml").read_text())
     path = services["temporal"]["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
     assert path.endswith("/q2c.yaml") and dynamic["frontend.enableUpdateWorkflowExecution"]
     doc = DEPLOYMENT_DOC.read_text()
-    assert "issue 7" in doc, "say what is not implemented yet"
+    assert "dashboard and alerts: issue 7" not in doc, "metrics and the dashboard exist now"
     assert "not implemented — issue 8" not in doc and "issue 8 lands" not in doc
     codec = services["codec"]
     assert codec["command"] == ["codec-server", "--host", "0.0.0.0", "--port", "8081"]
