@@ -149,7 +149,11 @@ async def serve() -> None:
     ledger_engine = open_ledger(settings)
     # The Prometheus endpoint: this process's runtime, given to its client only (the worker's
     # SDK metrics and the business metrics of its workflows and activities go through it).
-    runtime = metrics.metrics_runtime(settings.metrics_bind)
+    try:
+        runtime = metrics.metrics_runtime(settings.metrics_bind)
+    except ConfigError as exc:  # e.g. another worker on this host has the port: keep working
+        log.warning("%s; this worker runs without a metrics endpoint", exc)
+        runtime = None
     client = await temporal_client.connect(**({"runtime": runtime} if runtime else {}))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -701,9 +701,17 @@ class BillingAdapter:
             raise InvalidWebhookError(
                 SYSTEM, f"webhook body is not an event: {exc}", code="payload_invalid"
             ) from None
+        except RecursionError:
+            raise InvalidWebhookError(
+                SYSTEM, "webhook body is nested too deeply", code="payload_invalid"
+            ) from None
         try:
             return records.event_from(event)
         except (KeyError, TypeError) as exc:
             raise InvalidWebhookError(
                 SYSTEM, f"webhook event lacks {exc}", code="payload_invalid"
+            ) from None
+        except (ValueError, AttributeError, OverflowError) as exc:  # pydantic's errors included
+            raise InvalidWebhookError(
+                SYSTEM, f"webhook event is malformed: {exc}", code="payload_invalid"
             ) from None
