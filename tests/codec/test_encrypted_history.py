@@ -14,7 +14,6 @@ without it, decoding names the missing key id.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -40,13 +39,8 @@ from adapters.erp import ErpClient
 from adapters.http import make_http_client
 from adapters.salesforce import SalesforceClient
 from domain.calendar import add_months
-from domain.inputs import load_scenario
-from starter.binaries import temporal_test_server
-from starter.simulate import quiet_runtime, simulation
-from tests.conftest import SCENARIOS
 from tests.fixtures.sandbox import SandboxHandle
 from tests.workflows.conftest import ContractRig, contract_scenario, seats
-from tests.workflows.test_simulate_scenarios import without_numbers
 from worker import running_worker
 from workflows.contract import ContractWorkflow
 
@@ -218,28 +212,3 @@ async def test_stored_history_holds_only_ciphertext(
     plain = dev_env.client.get_workflow_handle(handle.id)
     with pytest.raises(Exception, match="binary/encrypted"):
         await plain.query(ContractWorkflow.status)
-
-
-async def test_simulate_with_the_codec_on_the_time_skipping_server() -> None:
-    """`simulation` (what `q2c simulate` runs) on a time-skipping server whose client carries
-    the codec: the report is the expected one, and the stored history is ciphertext."""
-    path = SCENARIOS / "08-cancellation-mid-period.json"
-    text = path.read_text(encoding="utf-8")
-    expected = json.loads(path.with_name(f"{path.stem}.report.json").read_text(encoding="utf-8"))
-    scenario = load_scenario(text, source=path.name)
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(temporal_test_server()),
-        data_converter=data_converter_for(EncryptionCodec(K1)),
-        runtime=quiet_runtime(),
-    )
-    async with env, simulation(scenario, json.loads(text), env=env) as sim:
-        assert without_numbers(sim.report.to_json()) == without_numbers(expected)
-        events = await stored_history(env.client, sim.workflow_id)
-    found = [(path, p) for event in events for path, p in payloads_in(event)]
-    assert any("signaled" in path for path, _ in found)
-    assert len(found) > 20
-    for where, payload in found:
-        if not any(c in where for c in CLEAR_BY_DESIGN):
-            assert payload.metadata["encoding"] == ENCODING, where
-    stored = b"".join(without_clear_by_design(e) for e in events)
-    assert scenario.contract.customer.name.encode() not in stored
