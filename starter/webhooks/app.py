@@ -10,6 +10,7 @@ The signature is checked on the raw body before anything else is read from it.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,13 +21,16 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.billing.failures import InvalidWebhookError
+from adapters.billing.records import BillingEvent
 from adapters.observability import tracing
 from starter.control import ContractNotFound, StartRefused, TemporalUnavailable
 from starter.webhooks import signature
-from starter.webhooks.models import SALESFORCE_EVENT, Answer, Problem
+from starter.webhooks.models import SALESFORCE_EVENT, Answer, BillingEventBody, Problem
 from starter.webhooks.receiver import Receiver
 
 RETRY_AFTER_SECONDS = 5
+ACCEPTED = "Accepted: the signal (or signal-with-start) is durably in Temporal."
+DUPLICATE = "Duplicate (an event id already accepted; nothing done again) or ignored."
 STRIPE_SIGNATURE = "Stripe-Signature"
 
 
@@ -34,13 +38,23 @@ class BadRequest(Exception):
     """The body is not what the route takes (not JSON, not an object)."""
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: an answer that quotes a hostile body (a lone
+    surrogate such as `"\\ud800"` is valid JSON but not UTF-8) still encodes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def _problem(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=status, headers=headers)
+    content = {"detail": jsonable_encoder(detail)}
+    return AsciiJSONResponse(content, status_code=status, headers=headers)
 
 
 def _answer(result: tuple[int, Answer]) -> JSONResponse:
     status, answer = result
-    return JSONResponse(answer.model_dump(mode="json", exclude_none=True), status_code=status)
+    content = answer.model_dump(mode="json", exclude_none=True)
+    return AsciiJSONResponse(content, status_code=status)
 
 
 def _json_body(body: bytes) -> Any:
@@ -48,6 +62,8 @@ def _json_body(body: bytes) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("body is not JSON q2c reads: nested too deeply") from None
 
 
 _ERRORS: dict[int, str] = {
@@ -62,6 +78,22 @@ _ERRORS: dict[int, str] = {
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "description": _ERRORS[code]} for code in codes}
+
+
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]+")  # no controls, no lone surrogates
+
+
+def _storable(value: str, longest: int) -> bool:
+    return len(value) <= longest and _PRINTABLE.fullmatch(value) is not None
+
+
+def _check_billing_event(event: BillingEvent) -> None:
+    """The ids the receiver keeps must fit the event table (and be text a database stores): a
+    signed event that cannot be recorded is refused (400), not answered 503 forever."""
+    limits = {"id": (event.id, 255), "type": (event.type, 64), "invoice id": (event.object_id, 255)}
+    for what, (value, longest) in limits.items():
+        if value is not None and not _storable(value, longest):
+            raise BadRequest(f"event {what}: 1 to {longest} printable characters expected")
 
 
 def create_app(receiver: Receiver) -> FastAPI:
@@ -83,7 +115,8 @@ def create_app(receiver: Receiver) -> FastAPI:
 
     @app.exception_handler(ValidationError)
     async def invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        errors = exc.errors(include_url=False, include_context=False)
+        # Without the input: the answer does not echo (possibly huge) bodies back.
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
         for error in errors:  # an unknown or missing event type: say which field
             if not error["loc"] and error["type"].startswith("union_tag"):
                 error["loc"] = ("type",)
@@ -113,7 +146,11 @@ def create_app(receiver: Receiver) -> FastAPI:
         summary="Salesforce contract events (X-Q2C-Signature)",
         status_code=202,
         response_model=Answer,
-        responses={200: {"model": Answer}, **_responses(400, 401, 404, 409, 422, 503)},
+        response_description=ACCEPTED,
+        responses={
+            200: {"model": Answer, "description": DUPLICATE},
+            **_responses(400, 401, 404, 409, 422, 503),
+        },
     )
     async def salesforce(request: Request) -> JSONResponse:
         """`opportunity.closed_won` starts the contract; `contract.amended` and
@@ -133,7 +170,11 @@ def create_app(receiver: Receiver) -> FastAPI:
         summary="Billing events (Stripe-Signature): invoice.paid, invoice.payment_failed",
         status_code=202,
         response_model=Answer,
-        responses={200: {"model": Answer}, **_responses(400, 401, 404, 503)},
+        response_description=ACCEPTED,
+        responses={
+            200: {"model": Answer, "description": DUPLICATE},
+            **_responses(400, 401, 404, 503),
+        },
     )
     async def billing(request: Request) -> JSONResponse:
         """A paid invoice, or a failed payment, reaches its contract as a payment signal."""
@@ -147,6 +188,7 @@ def create_app(receiver: Receiver) -> FastAPI:
             if exc.code == "signature_invalid":
                 raise signature.SignatureError(exc.message) from None
             raise BadRequest(exc.message) from None
+        _check_billing_event(event)
         return _answer(await receiver.billing_event(event))
 
     _document_event_body(app)
@@ -154,11 +196,25 @@ def create_app(receiver: Receiver) -> FastAPI:
     return app
 
 
+def _signature_header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,  # answered 401 when missing
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
 def _document_event_body(app: FastAPI) -> None:
-    """The Salesforce route reads its raw body (to check the signature first), so its body
-    schema is added to the OpenAPI document by hand."""
-    schema = SALESFORCE_EVENT.json_schema(ref_template="#/components/schemas/{model}")
+    """Both routes read their raw body (to check the signature first), so their body schemas
+    and signature headers are added to the OpenAPI document by hand."""
+    template = "#/components/schemas/{model}"
+    schema = SALESFORCE_EVENT.json_schema(ref_template=template)
     definitions = schema.pop("$defs", {})
+    billing_schema = BillingEventBody.model_json_schema(ref_template=template)
+    definitions.update(billing_schema.pop("$defs", {}))
+    definitions["BillingEventBody"] = billing_schema
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -169,10 +225,37 @@ def _document_event_body(app: FastAPI) -> None:
                 routes=app.routes,
             )
             document.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
-            document["paths"]["/webhooks/salesforce"]["post"]["requestBody"] = {
+            salesforce = document["paths"]["/webhooks/salesforce"]["post"]
+            salesforce["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": schema}},
             }
+            salesforce["parameters"] = [
+                _signature_header(
+                    signature.HEADER,
+                    "`t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>` with "
+                    "Q2C_SALESFORCE_WEBHOOK_SECRET (or the previous secret while rotating); "
+                    "refused outside Q2C_WEBHOOK_TOLERANCE_SECONDS.",
+                )
+            ]
+            billing = document["paths"]["/webhooks/billing"]["post"]
+            billing["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": template.format(model="BillingEventBody")}
+                    }
+                },
+            }
+            billing["parameters"] = [
+                _signature_header(
+                    STRIPE_SIGNATURE,
+                    "Stripe's `t=<unix time>,v1=<signature>` with Q2C_BILLING_WEBHOOK_SECRET.",
+                )
+            ]
+            billing["responses"]["400"]["description"] = (
+                "The body is not a billing event, or an id in it is not one q2c can keep."
+            )
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -13,12 +13,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters: ids the event table keeps
+RECORD_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 RecordId = Annotated[
     str,
     Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        pattern=RECORD_ID,
         description="A Salesforce record id.",
     ),
 ]
@@ -28,7 +30,10 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore")  # senders may add fields; q2c reads only these
 
     id: str = Field(
-        min_length=1, max_length=255, description="Event id, the same on every redelivery."
+        min_length=1,
+        max_length=255,
+        pattern=PRINTABLE,
+        description="Event id, the same on every redelivery.",
     )
     opportunity_id: RecordId
 
@@ -59,6 +64,69 @@ SalesforceEvent = Annotated[
 SALESFORCE_EVENT: TypeAdapter[ClosedWon | ContractAmended | ContractCancelled] = TypeAdapter(
     SalesforceEvent
 )
+
+
+class BillingObject(BaseModel):
+    """`data.object` of a billing event: the invoice (q2c reads its id and metadata)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    object: str = Field(description="`invoice` for the events q2c acts on.")
+    id: str = Field(min_length=1, max_length=255, pattern=PRINTABLE)
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description="`q2c_key` (`contract-<opportunity>:<effect>`) and `q2c_contract_id` on "
+        "the invoices q2c issued; an invoice without them is ignored.",
+    )
+
+
+class BillingEventData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    object: BillingObject
+
+
+class BillingEventBody(BaseModel):
+    """A Stripe event as the billing platform delivers it (the OpenAPI document of the body;
+    the route verifies the signature on the raw bytes and parses with the Stripe SDK)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "evt_1QaZ",
+                    "object": "event",
+                    "type": "invoice.paid",
+                    "created": 1767225600,
+                    "livemode": False,
+                    "data": {
+                        "object": {
+                            "object": "invoice",
+                            "id": "in_1QaZ",
+                            "metadata": {
+                                "q2c_key": "contract-006A:invoice:2026-01",
+                                "q2c_contract_id": "C-1001",
+                            },
+                        }
+                    },
+                }
+            ]
+        },
+    )
+
+    id: str = Field(min_length=1, max_length=255, pattern=PRINTABLE)
+    object: Literal["event"]
+    type: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=PRINTABLE,
+        description="invoice.paid and invoice.payment_failed reach the contract; others are "
+        "answered 200 ignored.",
+    )
+    created: int = Field(ge=0, le=253402300799, description="Unix time.")
+    livemode: bool = False
+    data: BillingEventData
 
 
 class Answer(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ SALESFORCE, BILLING = "salesforce", "billing"
 log = logging.getLogger("q2c.webhooks")
 PAYMENT_SIGNALS = {"invoice.paid": "payment", "invoice.payment_failed": "payment_failed"}
 WORKFLOW_PREFIX = workflow_id_for("")
+_OPPORTUNITY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # models.RecordId
 
 
 def workflow_of_invoice(event: BillingEvent) -> str | None:
@@ -40,7 +42,10 @@ def workflow_of_invoice(event: BillingEvent) -> str | None:
     if event.object_type != "invoice" or not event.key or not event.contract_id:
         return None
     workflow_id = event.key.split(":", 1)[0]
-    return workflow_id if workflow_id.startswith(WORKFLOW_PREFIX) else None
+    opportunity_id = workflow_id.removeprefix(WORKFLOW_PREFIX)
+    if workflow_id == opportunity_id or not _OPPORTUNITY_ID.fullmatch(opportunity_id):
+        return None  # not `contract-<opportunity id>`: not a key q2c wrote
+    return workflow_id
 
 
 @dataclass

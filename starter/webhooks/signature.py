@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 
 HEADER = "X-Q2C-Signature"
+MAX_TIMESTAMP = 2**53  # far beyond any clock; larger values are junk
 
 
 class SignatureError(Exception):
@@ -43,6 +44,8 @@ def _parse(header: str) -> tuple[int, list[str]]:
                 timestamp = int(value)
             except ValueError:
                 raise SignatureError(f"{HEADER}: t is not a unix time") from None
+            if not 0 <= timestamp < MAX_TIMESTAMP:  # a float of it would overflow
+                raise SignatureError(f"{HEADER}: t is not a unix time")
         elif key == "v1":
             signatures.append(value)
     if timestamp is None or not signatures:
