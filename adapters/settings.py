@@ -106,16 +106,16 @@ class Settings(BaseSettings):
         "", description="Web UI base for links (`q2c stuck`); empty: the `q2c dev` UI."
     )
 
-    # Observability (docs/OPERATIONS.md "Metrics, traces and logs")
-    metrics_bind: str = Field(
-        "127.0.0.1:9464", description="Worker's Prometheus endpoint (host:port); empty: off."
-    )
-    metrics_refresh_seconds: float = Field(
     # Catalog sync (`q2c catalog`, docs/OPERATIONS.md "Catalog sync")
     catalog_sync_interval_seconds: int = Field(
         3600, ge=60, description="How often the `catalog-sync` Schedule runs the sync."
     )
 
+    # Observability (docs/OPERATIONS.md "Metrics, traces and logs")
+    metrics_bind: str = Field(
+        "127.0.0.1:9464", description="Worker's Prometheus endpoint (host:port); empty: off."
+    )
+    metrics_refresh_seconds: float = Field(
         30.0, gt=0, description="How often the worker counts parked contracts for its gauges."
     )
     otlp_endpoint: str = Field(
