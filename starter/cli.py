@@ -10,6 +10,7 @@ from starter.commands import (  # noqa: F401  (registration by import)
     demo,
     dev,
     doctor,
+    reconcile,
     sandbox,
     schedule,
     simulate,

@@ -22,6 +22,8 @@ from starter.catalog import ensure_catalog_schedule
 from starter.commands.webhook import start_receiver
 from starter.devserver import DevServer
 from starter.webhooks.server import WebhookServer
+from workflows.reconciliation import SCHEDULE_ID as RECONCILIATION_SCHEDULE
+from workflows.reconciliation import ensure_reconciliation_schedule
 
 STARTUP_TIMEOUT = 60.0
 
@@ -110,6 +112,11 @@ async def run_local_stack(
         console.print(
             f"Schedule {CATALOG_SCHEDULE} {schedule}: catalog sync every "
             f"{settings.catalog_sync_interval_seconds} s"
+        )
+        recon_schedule = await ensure_reconciliation_schedule(client, settings)
+        console.print(
+            f"Schedule {RECONCILIATION_SCHEDULE} {recon_schedule}: three-way reconciliation at "
+            f"'{settings.reconciliation_schedule}' (UTC)"
         )
         webhooks = await start_receiver(settings, client)
         async with worker.running_worker(client, settings, ledger_engine):
