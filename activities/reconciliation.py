@@ -45,6 +45,7 @@ CONTRACT_WORKFLOW = "Contract"
 CONTRACT_PREFIX = "contract-"
 BASIS_QUERY = "reconciliation_basis"
 RECONCILED_SIGNAL = "reconciled"
+QUERY_TIMEOUT = dt.timedelta(seconds=30)
 
 
 class FindContracts(BaseModel):
@@ -192,12 +193,12 @@ class ReconciliationActivities:
     ) -> ContractReconciliation:
         try:
             basis = await client.get_workflow_handle(workflow_id).query(
-                BASIS_QUERY, result_type=ReconciliationBasis
+                BASIS_QUERY, result_type=ReconciliationBasis, rpc_timeout=QUERY_TIMEOUT
             )
         except RPCError as exc:
-            if not _is_not_found(exc):
-                raise
-            return _skipped(workflow_id, as_of, "no such workflow in Temporal (retention over?)")
+            if _is_not_found(exc):
+                return _skipped(workflow_id, as_of, "no such workflow (retention over?)")
+            return _skipped(workflow_id, as_of, f"the contract workflow did not answer: {exc}")
         except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
             return _skipped(workflow_id, as_of, f"the contract workflow did not answer: {exc}")
         if basis.contract is None:

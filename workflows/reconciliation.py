@@ -120,7 +120,7 @@ class ReconciliationWorkflow:
             summary="record the run in the ledger",
         )
         gauge = workflow.metric_meter().create_gauge(
-            METRIC, "Differences the last reconciliation run found, by check.", "1"
+            METRIC, "Differences the last reconciliation run found, by check."
         )
         for kind, count in report.by_kind().items():
             gauge.set(count, {"kind": kind})

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import socket
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -26,13 +28,14 @@ from adapters.billing import BillingAdapter
 from adapters.database import make_engine
 from adapters.erp import ErpClient
 from adapters.http import make_http_client
+from adapters.observability import metrics
 from adapters.reconciliation_store import ReconciliationStore
 from adapters.salesforce import SalesforceClient
 from domain.inputs import load_scenario
 from domain.reconciliation import ContractReconciliation, Difference, ReconciliationReport
 from domain.schedule import build_schedule
 from starter.binaries import temporal_test_server
-from starter.simulate import Simulation, quiet_runtime, simulation
+from starter.simulate import Simulation, simulation
 from tests.conftest import SCENARIOS
 from workflows.reconciliation import UnknownContractError, reconcile_contracts
 
@@ -49,15 +52,43 @@ def read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
-async def recon_env() -> AsyncIterator[WorkflowEnvironment]:
+def metrics_bind() -> str:
+    return f"127.0.0.1:{_free_port()}"
+
+
+@pytest.fixture(scope="module")
+async def recon_env(metrics_bind: str) -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping server; its client (so the simulations' workers) carries the metrics
+    runtime of `metrics_bind`, as the production worker's does."""
+    runtime = metrics.metrics_runtime(metrics_bind)
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server()),
         data_converter=pydantic_data_converter,
-        runtime=quiet_runtime(),
+        runtime=runtime,
     )
     async with env:
         yield env
+
+
+async def mismatch_gauge(bind: str, task_queue: str) -> dict[str, float]:
+    """`kind → value` of q2c_reconciliation_mismatches for one worker's task queue."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        page = (await http.get(f"http://{bind}/metrics")).text
+    found: dict[str, float] = {}
+    for line in page.splitlines():
+        match = re.match(r"^q2c_reconciliation_mismatches\{([^}]*)\} (\S+)$", line)
+        if match and f'task_queue="{task_queue}"' in match.group(1):
+            kind = re.search(r'kind="([^"]+)"', match.group(1))
+            assert kind is not None, line
+            found[kind.group(1)] = float(match.group(2))
+    return found
 
 
 async def reconcile(
@@ -120,13 +151,18 @@ async def _void_directly(sim: Simulation, invoice_id: str) -> None:
         assert response.json()["status"] == "void"
 
 
-async def test_drift_behind_q2cs_back_is_reported_exactly(recon_env: WorkflowEnvironment) -> None:
+async def test_drift_behind_q2cs_back_is_reported_exactly(
+    recon_env: WorkflowEnvironment, metrics_bind: str
+) -> None:
     path = SCENARIOS / "01-annual-contract-billed-monthly.json"
     text = read(path)
     scenario = load_scenario(text, source=path.name)
     contract = scenario.contract
     async with simulation(scenario, json.loads(text), env=recon_env) as sim:
         assert only(await reconcile(recon_env, sim)).status == "Clean"
+        queue = sim.settings.task_queue
+        clean = dict.fromkeys(("bookings", "billing_vs_ar", "revenue", "deferred"), 0.0)
+        assert await mismatch_gauge(metrics_bind, queue) == clean
 
         # (a) an invoice voided in billing, not through q2c
         async with BillingAdapter(sim.settings) as billing:
@@ -144,6 +180,12 @@ async def test_drift_behind_q2cs_back_is_reported_exactly(recon_env: WorkflowEnv
         assert any(r.startswith("journal ") for r in billing_diff.records)
         assert found["deferred"].amount == voided.total
         assert result.status == "Mismatch"
+        # The business metric on the worker's Prometheus endpoint: mismatches by check.
+        assert await mismatch_gauge(metrics_bind, queue) == {
+            **clean,
+            "billing_vs_ar": 1.0,
+            "deferred": 1.0,
+        }
 
         # (b) a stray journal entry in the ERP: revenue nobody recognized
         stray_amount = Decimal("250.00")
