@@ -39,6 +39,7 @@ from temporalio.runtime import (
 )
 from temporalio.testing import WorkflowEnvironment
 
+from activities.catalog import CatalogActivities
 from adapters.billing import BillingAdapter
 from adapters.database import make_engine
 from adapters.erp import ErpClient
@@ -188,36 +189,21 @@ async def book_scenario(settings: Settings, raw: dict[str, Any], scenario: Scena
 
 
 async def map_products(settings: Settings, scenario: Scenario, product_ids: dict[str, str]) -> None:
-    """What catalog sync does: a billing product and price and an ERP item per product code."""
-    lines = list(scenario.contract.lines)
-    for amendment in scenario.amendments:
-        lines += amendment.add_lines
-    first = {line.product_code: line for line in reversed(lines)}
-    currency = scenario.contract.currency
+    """The catalog sync's own steps (no Temporal) for the scenario's products, as booked in
+    Salesforce with a price-book entry in the contract's currency: a billing product and price
+    and an ERP item per product code, their ids on `Product2`."""
     async with (
         BillingAdapter(settings) as billing,
         make_http_client(settings) as http,
     ):
-        erp = ErpClient(settings, http)
-        salesforce = SalesforceClient(settings, http)
-        for code, line in first.items():
-            product = await billing.ensure_product(key=f"product:{code}", code=code, name=code)
-            price = await billing.ensure_price(
-                key=f"price:{code}:{currency}",
-                product_id=product.id,
-                product_code=code,
-                currency=currency,
-                unit_amount=line.unit_price,
-            )
-            item = await erp.ensure_item(f"item-{code}", code)
-            await salesforce.update(
-                "Product2",
-                product_ids[code],
-                {
-                    "Q2C_Billing_Price_Id__c": price.id,
-                    "Q2C_ERP_Item_Id__c": item.external_id or item.id,
-                },
-            )
+        sync = CatalogActivities(
+            SalesforceClient(settings, http), billing, ErpClient(settings, http)
+        )
+        catalog = await sync.read(list(product_ids.values()))
+        for product in catalog.products:
+            result = await sync.sync(product)
+            if result.outcome in ("unmappable", "failed"):
+                raise SimulationError(f"product {product.code} cannot be mapped: {result.reason}")
 
 
 async def _status(handle: WorkflowHandle[Any, Any]) -> ContractStatus:

@@ -3,8 +3,9 @@
 `sync` runs `CatalogSyncWorkflow` now (workflow id `catalog-sync`; a second `sync` while one
 runs attaches to it and prints its result) and prints what it did per product — created,
 updated, unchanged, unmappable (with the reason) or failed — and the contracts parked for a
-missing mapping that it retried. Exit code 1 when a product failed (a vendor refused or stayed
-down; the next run tries again) or the sync could not run, 2 for bad input; unmappable products
+missing mapping that it retried. Exit code 1 when a product failed (a vendor stayed down, or
+Salesforce refused the write-back; the next run tries again) or the sync could not run (no
+worker polls the task queue, Temporal does not answer), 2 for bad input; unmappable products
 are reported, not an error: fixing them is a catalog admin's job in Salesforce.
 
 `schedule` creates the Temporal Schedule `catalog-sync` or updates it to the settings.
@@ -19,7 +20,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 from rich.text import Text
-from temporalio.client import WorkflowFailureError
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowFailureError
 
 from activities.catalog_io import CatalogSyncInput, CatalogSyncResult
 from adapters.salesforce import SalesforceClient, soql_literal
@@ -75,6 +79,13 @@ async def _sync(
     settings = get_settings()
     product_ids = await _product_ids(settings, codes) if codes else None
     client = await connect()
+    async with temporal_call(f"describe task queue {settings.task_queue}", TIMEOUT):
+        polled = await _polled(client, settings.task_queue)
+    if not polled:
+        raise OperationFailed(
+            f"no worker polls task queue {settings.task_queue!r}: start `q2c worker` "
+            "(or `q2c dev`), then sync again"
+        )
     request = CatalogSyncInput(product_ids=product_ids, retry_parked=retry_parked)
     async with temporal_call("start the catalog sync", TIMEOUT):
         handle, started = await start_catalog_sync(client, settings, request)
@@ -97,6 +108,18 @@ async def _sync(
         "web_ui": link,
     }
     return result, extra
+
+
+async def _polled(client: Client, task_queue: str) -> bool:
+    """Whether Temporal has seen a worker poll the queue for activities lately."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
+    )
+    return bool(response.pollers)
 
 
 def _details(changes: list[str], reason: str | None) -> str:
