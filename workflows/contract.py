@@ -73,8 +73,9 @@ UNREADABLE_AMENDMENT = frozenset({"NOT_FOUND", "MALFORMED_ID", "WRONG_CONTRACT"}
 
 FIXES = {
     "missing_product_mapping": (
-        "map the product to a billing price and an ERP item (Salesforce Product2 fields "
-        "Q2C_Billing_Price_Id__c and Q2C_ERP_Item_Id__c), then `q2c retry`"
+        "`q2c catalog sync` (or the catalog-sync Schedule) maps the product onto Product2 "
+        "Q2C_Billing_Price_Id__c and Q2C_ERP_Item_Id__c and retries this contract; it says why "
+        "a product cannot be mapped (fix that in Salesforce). Mapped by hand: `q2c retry`"
     ),
     "negative_remaining_consideration": (
         "an accountant must review the amendment (its prospective remainder is negative); "
