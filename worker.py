@@ -8,6 +8,7 @@ running activities finish within the graceful-shutdown timeout.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import contextlib
 import logging
 import signal
@@ -15,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -22,6 +24,7 @@ from temporalio.client import Client
 from temporalio.common import MetricMeter
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
+import workflows as workflows_package
 from activities.registry import worker_activities
 from adapters import temporal_client
 from adapters.database import check_database, make_engine
@@ -49,6 +52,21 @@ def open_ledger(settings: Settings) -> Engine:
     return engine
 
 
+def compile_workflow_modules() -> None:
+    """Write the bytecode of the workflow modules if it is missing or stale.
+
+    Temporal's workflow sandbox imports a workflow's module afresh for every workflow it
+    instantiates. Where bytecode writing is off (PYTHONDONTWRITEBYTECODE=1, usual in
+    containers and CI) and nothing compiled the sources beforehand, each of those imports
+    compiled workflows/contract.py from source again: ~20 ms per contract brought into the
+    worker's cache (docs/PERFORMANCE.md, book start-up). `py_compile` writes the files whatever
+    that setting says; a read-only install (already compiled) is left as it is.
+    """
+    folder = Path(workflows_package.__file__).parent
+    with contextlib.suppress(OSError):
+        compileall.compile_dir(str(folder), maxlevels=0, quiet=2)
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -56,6 +74,7 @@ def build_worker(
     executor: ThreadPoolExecutor,
 ) -> Worker:
     """The worker, tuned by the Q2C_WORKER_* settings (docs/DEPLOYMENT.md)."""
+    compile_workflow_modules()
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -162,6 +162,23 @@ def run(scenarios: list[Scenario]) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
+GOAL = 1_000  # contracts per second on one core (docs/PERFORMANCE.md)
+
+
+def measure(count: int = 10_000, repeat: int = 1, seed: int = 7) -> dict[str, float | int]:
+    """The figures `make bench` records: the best of `repeat` runs over `count` contracts."""
+    scenarios = generate(count, seed)
+    run(scenarios[: min(200, len(scenarios))])  # warm caches and imports
+    cpu, wall = min(run(scenarios) for _ in range(max(1, repeat)))
+    return {
+        "contracts": len(scenarios),
+        "repeat": repeat,
+        "cpu_seconds": round(cpu, 2),
+        "wall_seconds": round(wall, 2),
+        "contracts_per_second": round(len(scenarios) / cpu, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000, help="contracts (default 10000)")
