@@ -30,8 +30,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# Every benchmark of docs/PERFORMANCE.md (< 15 min); BENCH_ARGS=--quick for a smoke run.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.bench_schedule
+	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .q2c .pytest_cache .mypy_cache .ruff_cache
