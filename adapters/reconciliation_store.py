@@ -132,9 +132,11 @@ class ReconciliationStore:
         insert = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(RUNS)
         with self.engine.begin() as conn:
             made = conn.execute(
-                insert.values(**row).on_conflict_do_nothing(index_elements=["run_id"])
-            )
-            if made.rowcount != 1:
+                insert.values(**row)
+                .on_conflict_do_nothing(index_elements=["run_id"])
+                .returning(RUNS.c.run_id)
+            ).first()
+            if made is None:  # recorded before (a retried activity)
                 return False
             rows = [
                 {
