@@ -15,6 +15,7 @@ report) and `ensure_reconciliation_schedule()` (the daily Temporal Schedule).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -194,10 +195,8 @@ def _schedule(settings: Settings) -> Schedule:
 
 
 async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> str:
-    """Create the `reconciliation-daily` schedule, or update it to the current settings.
-
-    Returns "created" or "updated".
-    """
+    """Create the `reconciliation-daily` schedule, or update it to the current settings
+    (keeping a pause an operator set). Returns "created" or "updated"."""
     schedule = _schedule(settings)
     try:
         await client.create_schedule(SCHEDULE_ID, schedule)
@@ -205,8 +204,11 @@ async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> 
     except ScheduleAlreadyRunningError:
         pass
 
-    def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(schedule=schedule)
+    def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        # The new spec and action; a pause (and its note) an operator set stays as it is.
+        return ScheduleUpdate(
+            schedule=dataclasses.replace(schedule, state=current.description.schedule.state)
+        )
 
     await client.get_schedule_handle(SCHEDULE_ID).update(update)
     return "updated"

@@ -122,11 +122,14 @@ async def schedule_is_created_then_updated(
         ran = await q2c("reconcile", "schedule", "--json")
         assert ran.code == 0, ran.err
         assert json.loads(ran.out)["outcome"] == "created"
+        await handle.pause(note="month-end close")
         ran = await q2c("reconcile", "schedule", "--every", "6h", "--json")
         assert ran.code == 0, ran.err
         assert json.loads(ran.out)["outcome"] == "updated"
         description = await handle.describe()
         assert [i.every for i in description.schedule.spec.intervals] == [dt.timedelta(hours=6)]
+        assert description.schedule.state.paused  # the operator's pause stays
+        assert description.schedule.state.note == "month-end close"
         ran = await q2c("reconcile", "schedule", "--every", "sometimes")
         assert ran.code == 2 and "sometimes" in ran.err
     finally:
