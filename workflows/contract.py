@@ -26,6 +26,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
+    # Imported by its full name, so the sandbox passes the host's module through: its backlog
+    # table is the worker's, not one per workflow run (`from workflows import` would reload it).
+    import workflows.metrics as metrics
     from activities.contract import ContractActivities
     from activities.contract_io import (
         EnsureCustomer,
@@ -46,7 +49,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.report import Report, build_report
     from domain.revenue_plan import revenue_plan
     from domain.schedule import Schedule, build_schedule
-    from workflows import metrics
     from workflows import search_attributes as sa
     from workflows.contract_models import (
         AmendmentOutcome,

@@ -4,7 +4,8 @@ The stack is the production wiring in one process: a Temporal dev server with q2
 attributes, the sandbox, a worker whose client carries the metrics runtime (its Prometheus
 endpoint on a free port) and the tracing interceptor, the webhook receiver (traced), and the
 demo's story for four contracts of its book (one stuck on a missing mapping, one amended, one
-cancelled, one paid) driven through the signed webhooks. Every secret is a distinctive fake
+cancelled, one paid) driven through the signed webhooks, with 30% of the ERP's journal posts
+failing once, and an amendment left waiting on the stuck contract. Every secret is a distinctive fake
 value, in the settings and in the environment, so the log scan can look for each.
 
 Logging goes through `configure_logging` (JSON, DEBUG, every library) into a buffer; spans into
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import socket
@@ -46,7 +48,8 @@ from starter.webhooks.server import WebhookServer
 from tests.starter.conftest import Ran, run_cli
 from worker import running_worker
 from workflows import search_attributes
-from workflows.contract_models import ContractStatus
+from workflows.contract import workflow_id_for
+from workflows.contract_models import AmendmentRequest, ContractStatus
 
 DEALS = ("Q2C-1005", "Q2C-1006", "Q2C-3005", "Q2C-3006")
 
@@ -114,6 +117,10 @@ async def observed(
         metrics_bind=bind,
         metrics_refresh_seconds=0.5,
         log_format="json",
+        # Some ERP journal posts fail (a 500 before anything is stored): `retrying` outcomes.
+        sandbox_faults=json.dumps(
+            {"erp": [{"route": "*/journalEntry*", "method": "POST", "error_rate": 0.3}], "seed": 7}
+        ),
     )
     assert settings.billing_api_key == SECRETS["Q2C_BILLING_API_KEY"]  # from the environment
 
@@ -180,6 +187,10 @@ async def observed(
                             )
                         ]
                         careless_lines(settings, statuses["Q2C-1005"].contract_id)
+                        # An amendment for the contract parked at activation waits: backlog 1.
+                        await client.get_workflow_handle(
+                            workflow_id_for(statuses["Q2C-3005"].contract_id)
+                        ).signal("amendment", AmendmentRequest(amendment_id="AMD-OBSV-WAITING"))
                         # Two refreshes of the gauges after the demo settled.
                         await asyncio.sleep(2 * settings.metrics_refresh_seconds + 0.5)
                     finally:

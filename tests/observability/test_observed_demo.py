@@ -49,9 +49,11 @@ async def test_the_worker_endpoint_exposes_every_business_metric_and_the_sdk_one
     assert any('kind="credit_note"' in k for k in invoices)  # the cancellation's credit
     journals = _samples(page, "q2c_journal_postings_total")
     assert sum(v for k, v in journals.items() if 'outcome="posted"' in k) > posted
+    assert sum(v for k, v in journals.items() if 'outcome="retrying"' in k) > 0  # ERP faults
     attention = _samples(page, "q2c_contracts_needs_attention")
     assert [v for k, v in attention.items() if 'reason="missing_product_mapping"' in k] == [1.0]
-    assert sum(_samples(page, "q2c_amendment_backlog").values()) == 0  # all applied
+    # The demo's amendments were applied; the one sent to the parked contract waits.
+    assert sum(_samples(page, "q2c_amendment_backlog").values()) == 1
 
     # The SDK's own, on the same page: task latencies, schedule-to-start, failures.
     for sdk in (
