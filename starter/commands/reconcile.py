@@ -173,7 +173,8 @@ def render(report: ReconciliationReport) -> None:
     console.print(table)
     counts = report.by_kind()
     skipped = sum(1 for c in report.contracts if c.status == "Skipped")
-    summary = f"{len(report.contracts)} contracts, {report.mismatches} mismatches"
+    n, m = len(report.contracts), report.mismatches
+    summary = f"{n} contract{'s' * (n != 1)}, {m} mismatch{'es' * (m != 1)}"
     if report.mismatches:
         summary += " (" + ", ".join(f"{k} {n}" for k, n in counts.items() if n) + ")"
     if skipped:
