@@ -203,6 +203,7 @@ async def run(
     concurrency: int = DEFAULT_CONCURRENCY,
     timeout: float = 900.0,
     profile_seconds: float = 0.0,
+    wait_activated: bool = True,
 ) -> dict[str, Any]:
     """Book `contracts` contracts, start them all with `q2c start --from-salesforce`, measure."""
     prefix = f"BK{uuid.uuid4().hex[:6].upper()}"
@@ -220,7 +221,11 @@ async def run(
     log = stack.state_dir / f"start-{prefix}.log"
     worker = stack.worker
     cpu_before = stack_cpu()
-    result: dict[str, Any] = {"contracts": contracts, "concurrency": concurrency}
+    result: dict[str, Any] = {
+        "contracts": contracts,
+        "concurrency": concurrency,
+        "wait_activated": wait_activated,
+    }
     with RssSampler(worker.pid) as rss:
         rss_idle = rss.now()
         spy = None
@@ -239,6 +244,7 @@ async def run(
                     where,
                     "--concurrency",
                     str(concurrency),
+                    *(["--wait-activated"] if wait_activated else []),
                 ],
                 cwd=stack.state_dir,
                 env={**stack.env, "COLUMNS": "100"},
@@ -338,6 +344,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             concurrency=args.concurrency,
             timeout=args.timeout,
             profile_seconds=args.profile,
+            wait_activated=not args.no_wait,
         )
 
 
@@ -349,6 +356,7 @@ def main() -> None:
     parser.add_argument("--ledger", choices=("sqlite", "postgres", "auto"), default="auto")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--profile", type=float, default=0.0, help="py-spy seconds")
+    parser.add_argument("--no-wait", action="store_true", help="q2c start without --wait-activated")
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
     args = parser.parse_args()
     result = asyncio.run(_main(args))

@@ -6,7 +6,11 @@ opportunity is read from Salesforce first: only a closed-won one is started, alw
 18-character Id (a 15-character Id or a contract number would otherwise name another
 workflow). `--from-salesforce "<SOQL WHERE clause>"` is the migration case: every opportunity
 the clause selects, started with a concurrency limit behind a progress bar, then a summary of
-started / already running / refused; any refusal makes the exit code 1.
+started / already running / refused; any refusal makes the exit code 1. With
+`--wait-activated` each of the `--concurrency` slots is held until its contract is activated
+(its stage past Provisioning), so a large book never has more contracts activating at once than
+the slots: started all at once, thousands of activations would outgrow the worker's sticky
+cache and be replayed from history over and over (docs/PERFORMANCE.md, book start-up).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from adapters.errors import BusinessError
 from adapters.salesforce import SalesforceClient, soql
@@ -27,10 +32,13 @@ from domain.errors import InputError
 from starter.app import OperationFailed, app, console
 from starter.commands.common import SALESFORCE_ID, TIMEOUT, connect, operation_errors
 from starter.control import StartRefused, TemporalUnavailable, start_contract
+from workflows import search_attributes as sa
 
 FIELDS = "Id, Name, StageName, IsWon, Q2C_External_Id__c"
 SHOWN_REFUSALS = 20
 QUERY_ERRORS = frozenset({"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "MALFORMED_ID"})
+ACTIVATING = frozenset({"Validating", "Provisioning"})
+ACTIVATION_WAIT = 300.0  # seconds a slot waits for one contract's activation at most
 
 
 @dataclass
@@ -38,6 +46,7 @@ class Tally:
     started: list[str] = field(default_factory=list)
     running: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    not_activated: list[str] = field(default_factory=list)  # --wait-activated gave up on these
 
 
 def one_line(message: str) -> str:
@@ -65,8 +74,41 @@ async def _query(settings: Settings, where: str, what: str) -> list[dict[str, An
             ) from None
 
 
+async def wait_activated(client: Client, workflow_id: str, timeout: float) -> bool:
+    """Until the contract is activated (stage past Provisioning: Active, NeedsAttention…) or its
+    run has closed; False when that did not happen within `timeout` seconds.
+
+    Reads the stage from the workflow's own description (not visibility), polling faster at
+    first: an activation takes well under a second on an idle stack.
+    """
+    handle = client.get_workflow_handle(workflow_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.1
+    while True:
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                description = await handle.describe()
+        except (RPCError, TimeoutError):
+            description = None
+        if description is not None:
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                return True
+            stage = description.typed_search_attributes.get(sa.CONTRACT_STAGE)
+            if stage is not None and stage not in ACTIVATING:
+                return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(1.0, delay * 1.5)
+
+
 async def _start_one(
-    client: Client, settings: Settings, record: dict[str, Any], tally: Tally
+    client: Client,
+    settings: Settings,
+    record: dict[str, Any],
+    tally: Tally,
+    wait: bool = False,
 ) -> None:
     label = _label(record)
     if not record.get("IsWon"):
@@ -80,12 +122,22 @@ async def _start_one(
         tally.refused.append((label, str(exc)))
         return
     (tally.started if outcome.started else tally.running).append(outcome.workflow_id)
+    activated = not (wait and outcome.started) or await wait_activated(
+        client, outcome.workflow_id, ACTIVATION_WAIT
+    )
+    if not activated:
+        tally.not_activated.append(outcome.workflow_id)
 
 
 async def start_book(
-    client: Client, settings: Settings, records: list[dict[str, Any]], concurrency: int
+    client: Client,
+    settings: Settings,
+    records: list[dict[str, Any]],
+    concurrency: int,
+    wait: bool = False,
 ) -> Tally:
-    """Start every record's contract, at most `concurrency` at a time, with a progress bar."""
+    """Start every record's contract, at most `concurrency` at a time, with a progress bar;
+    with `wait`, a slot is free again once its contract is activated."""
     tally = Tally()
     limit = asyncio.Semaphore(concurrency)
     columns = (
@@ -99,7 +151,7 @@ async def start_book(
 
         async def one(record: dict[str, Any]) -> None:
             async with limit:
-                await _start_one(client, settings, record, tally)
+                await _start_one(client, settings, record, tally, wait)
             progress.advance(task)
 
         await asyncio.gather(*(one(r) for r in records))
@@ -118,9 +170,16 @@ def _summary(tally: Tally) -> None:
         console.print(f"  refused {label}: {reason}", highlight=False)
     if len(tally.refused) > SHOWN_REFUSALS:
         console.print(f"  … and {len(tally.refused) - SHOWN_REFUSALS} more refused")
+    if tally.not_activated:
+        console.print(
+            f"  {len(tally.not_activated)} started contracts were not activated within "
+            f"{ACTIVATION_WAIT:.0f}s (is a worker polling? see `q2c stuck`), e.g. "
+            f"{tally.not_activated[0]}",
+            highlight=False,
+        )
 
 
-async def _start(ref: str | None, where: str | None, concurrency: int) -> Tally:
+async def _start(ref: str | None, where: str | None, concurrency: int, wait: bool) -> Tally:
     settings = get_settings()
     if where is not None:
         records = await _query(settings, where, "--from-salesforce")
@@ -135,7 +194,7 @@ async def _start(ref: str | None, where: str | None, concurrency: int) -> Tally:
         tally = Tally()
         await _start_one(client, settings, records[0], tally)
         return tally
-    return await start_book(client, settings, records, concurrency)
+    return await start_book(client, settings, records, concurrency, wait)
 
 
 @app.command()
@@ -156,6 +215,14 @@ def start(
     concurrency: Annotated[
         int, typer.Option(min=1, max=64, help="Contracts started at the same time.")
     ] = 8,
+    wait_activated: Annotated[
+        bool,
+        typer.Option(
+            "--wait-activated",
+            help="With --from-salesforce: hold each concurrency slot until its contract is "
+            "activated (for books larger than the worker's sticky cache).",
+        ),
+    ] = False,
 ) -> None:
     """Start a closed-won contract (safe to repeat), or every one a Salesforce query selects."""
     if (opportunity is None) == (from_salesforce is None):
@@ -163,7 +230,7 @@ def start(
     if from_salesforce is not None and not from_salesforce.strip():
         raise InputError("--from-salesforce: the WHERE clause is empty")
     with operation_errors("Salesforce"):
-        tally = asyncio.run(_start(opportunity, from_salesforce, concurrency))
+        tally = asyncio.run(_start(opportunity, from_salesforce, concurrency, wait_activated))
     if from_salesforce is not None:
         _summary(tally)
         if tally.refused:
