@@ -4,9 +4,10 @@ The stack is the production wiring in one process: a Temporal dev server with q2
 attributes, the sandbox, a worker whose client carries the metrics runtime (its Prometheus
 endpoint on a free port) and the tracing interceptor, the webhook receiver (traced), and the
 demo's story for four contracts of its book (one stuck on a missing mapping, one amended, one
-cancelled, one paid) driven through the signed webhooks, with 30% of the ERP's journal posts
-failing once, and an amendment left waiting on the stuck contract. Every secret is a distinctive fake
-value, in the settings and in the environment, so the log scan can look for each.
+cancelled, one paid) driven through the signed webhooks. 30% of the ERP's journal posts fail
+once; then a reconciliation runs, and an amendment is left waiting on the stuck contract. Every
+secret is a distinctive fake value, in the settings and in the environment, so the log scan can
+look for each.
 
 Logging goes through `configure_logging` (JSON, DEBUG, every library) into a buffer; spans into
 an in-memory exporter. The fixture undoes both at the end (httpx is uninstrumented, the
@@ -39,6 +40,7 @@ from adapters.database import make_engine
 from adapters.observability import metrics, tracing
 from adapters.observability.logging import configure_logging, contract_context
 from adapters.settings import Settings
+from domain.reconciliation import ReconciliationReport
 from sandbox.server import SandboxServer, run_in_thread
 from starter.binaries import temporal_cli
 from starter.commands.dev import LocalStack
@@ -50,6 +52,7 @@ from worker import running_worker
 from workflows import search_attributes
 from workflows.contract import workflow_id_for
 from workflows.contract_models import AmendmentRequest, ContractStatus
+from workflows.reconciliation import reconcile_contracts
 
 DEALS = ("Q2C-1005", "Q2C-1006", "Q2C-3005", "Q2C-3006")
 
@@ -67,6 +70,7 @@ SECRETS = {
 @dataclass
 class Observed:
     settings: Settings
+    reconciled: ReconciliationReport
     statuses: dict[str, ContractStatus]
     metrics_url: str
     logs: str
@@ -186,6 +190,10 @@ async def observed(
                                 ["doctor", "--timeout", "20"],
                             )
                         ]
+                        # The daily reconciliation, run now: its mismatch gauge joins the page.
+                        reconciled = await reconcile_contracts(
+                            client, task_queue=settings.task_queue
+                        )
                         careless_lines(settings, statuses["Q2C-1005"].contract_id)
                         # An amendment for the contract parked at activation waits: backlog 1.
                         await client.get_workflow_handle(
@@ -203,6 +211,7 @@ async def observed(
     (state / "logs.jsonl").write_text(buffer.getvalue())  # to read when a test fails
     yield Observed(
         settings=settings,
+        reconciled=reconciled,
         statuses=statuses,
         metrics_url=f"http://{bind}/metrics",
         logs=buffer.getvalue(),
