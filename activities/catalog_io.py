@@ -103,6 +103,9 @@ class RetriedContract(BaseModel):
 class CatalogSyncInput(BaseModel):
     product_ids: list[str] | None = Field(None, description="None: the whole catalog.")
     retry_parked: bool = True
+    vendor_window_seconds: float = Field(
+        600.0, gt=0, description="How long a vendor may stay down before a step gives up."
+    )
 
 
 class CatalogSyncResult(BaseModel):

@@ -51,7 +51,6 @@ RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
 )
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
-GIVE_UP_AFTER = timedelta(minutes=10)  # a vendor down longer fails the product (next run retries)
 
 
 def _failure(err: ActivityError) -> str:
@@ -64,14 +63,17 @@ class CatalogSyncWorkflow:
     def __init__(self) -> None:
         self._done = 0
         self._total = 0
+        # A vendor down longer than this fails the step (the product; the next run retries).
+        self._window = timedelta(minutes=10)
 
     @workflow.run
     async def run(self, input: CatalogSyncInput) -> CatalogSyncResult:
+        self._window = timedelta(seconds=input.vendor_window_seconds)
         catalog = await workflow.execute_activity_method(
             CatalogActivities.read_catalog,
             ReadCatalog(product_ids=input.product_ids),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
-            schedule_to_close_timeout=GIVE_UP_AFTER,
+            schedule_to_close_timeout=self._window,
             retry_policy=RETRY,
             summary="read Product2 + PricebookEntry ← salesforce",
         )
@@ -91,7 +93,7 @@ class CatalogSyncWorkflow:
                     query=PARKED_QUERY, workflow_id_prefix=workflow_id_for(""), signal="retry"
                 ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
-                schedule_to_close_timeout=GIVE_UP_AFTER,
+                schedule_to_close_timeout=self._window,
                 retry_policy=RETRY,
                 summary="retry contracts parked for missing_product_mapping",
             )
@@ -113,7 +115,7 @@ class CatalogSyncWorkflow:
                     CatalogActivities.sync_product,
                     product,
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    schedule_to_close_timeout=GIVE_UP_AFTER,
+                    schedule_to_close_timeout=self._window,
                     retry_policy=RETRY,
                     summary=f"sync {product.code} → billing, erp, salesforce",
                 )

@@ -58,18 +58,27 @@ async def _product_ids(settings: Settings, codes: list[str]) -> list[str]:
     """The Product2 Ids of the codes asked for; an unknown code is an input error."""
     wanted = list(dict.fromkeys(codes))
     text = (
-        "SELECT Id, ProductCode FROM Product2 WHERE ProductCode IN ("
+        "SELECT Id, ProductCode, IsActive FROM Product2 WHERE ProductCode IN ("
         + ", ".join(soql_literal(code) for code in wanted)
         + ")"
     )
     async with SalesforceClient(settings) as salesforce:
         records = await salesforce.query(text)
     found: dict[str, list[str]] = {}
+    inactive: set[str] = set()
     for record in records:
-        found.setdefault(str(record["ProductCode"]), []).append(str(record["Id"]))
-    unknown = [code for code in wanted if code not in found]
+        if record.get("IsActive"):
+            found.setdefault(str(record["ProductCode"]), []).append(str(record["Id"]))
+        else:
+            inactive.add(str(record["ProductCode"]))
+    unknown = [code for code in wanted if code not in found and code not in inactive]
     if unknown:
         raise InputError(f"no Product2 in Salesforce with ProductCode {', '.join(unknown)}")
+    off = [code for code in wanted if code not in found]
+    if off:
+        raise InputError(
+            f"Product2 {', '.join(off)} is inactive in Salesforce (only active products are synced)"
+        )
     return [product_id for code in wanted for product_id in found[code]]
 
 

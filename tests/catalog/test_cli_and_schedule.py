@@ -42,10 +42,12 @@ async def q2c(rig: ContractRig, *args: str, **env: str) -> Ran:
 
 async def test_catalog_sync_command_table_json_and_bad_input(catalog: Catalog) -> None:
     rig = catalog.rig
-    await catalog.seed(
+    ids = await catalog.seed(
         product("SEAT-PRO", "Seat (Pro)", prices={"EUR": "1100"}),
         product("NO-PRICE", "Retired support"),
+        product("OLD", "Switched off", prices={"EUR": "1"}),
     )
+    await rig.salesforce.update("Product2", ids["OLD"], {"IsActive": False})
 
     ran = await q2c(rig, "catalog", "sync")
     assert ran.code == 0, ran
@@ -82,6 +84,7 @@ async def test_catalog_sync_command_table_json_and_bad_input(catalog: Catalog) -
             "no Product2 in Salesforce with ProductCode NOPE",
         ),
         (("catalog", "sync", "--product", " "), "--product needs a ProductCode"),
+        (("catalog", "sync", "--product", "OLD"), "Product2 OLD is inactive in Salesforce"),
         (("catalog", "sync", "--wait", "0"), "--wait"),
         (("catalog", "schedule", "--every", "10"), "--every"),
     ):

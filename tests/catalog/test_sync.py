@@ -223,3 +223,36 @@ async def test_contract_parked_for_a_missing_mapping_is_retried_and_activates(
     assert len(await rig.invoices(mappable)) == 3  # January to March, caught up at once
     status = await rig.parked(handles[1], "missing_product_mapping")
     assert await rig.invoices(stuck) == []
+
+
+async def test_a_product_fails_while_its_vendor_is_down_and_the_next_run_completes_it(
+    catalog: Catalog,
+) -> None:
+    ids = await catalog.seed(
+        product("SEAT-PRO", "Seat (Pro)", prices={"EUR": "1100"}),
+        product("NO-PRICE", "Retired support"),
+    )
+    catalog.rig.sandbox.set_faults(
+        "erp", [{"route": "*serviceSaleItem*", "error_rate": 1, "error_status": 503}]
+    )
+    result = await catalog.sync(vendor_window_seconds=3, retry_parked=False)
+    synced = by_code(result)
+    assert synced["SEAT-PRO"].outcome == "failed"
+    assert synced["SEAT-PRO"].reason is not None and "erp" in synced["SEAT-PRO"].reason
+    assert synced["NO-PRICE"].outcome == "unmappable"  # the others go on
+    record = await catalog.product2(ids["SEAT-PRO"])
+    assert record["Q2C_Billing_Price_Id__c"] is None and record["Q2C_ERP_Item_Id__c"] is None
+
+    catalog.rig.sandbox.clear_faults()
+    seat = by_code(await catalog.sync(retry_parked=False))["SEAT-PRO"]
+    # Billing was done before the ERP failed: found again, not made twice.
+    assert seat.outcome == "updated"
+    assert "ERP item item-SEAT-PRO created" in seat.changes
+    assert not any("billing product" in change for change in seat.changes)
+    billing = await catalog.billing_products()
+    assert list(billing) == ["SEAT-PRO"]
+    assert await catalog.active_prices(billing["SEAT-PRO"]["id"]) == {"EUR": Decimal("1100")}
+    assert len(await catalog.prices(billing["SEAT-PRO"]["id"])) == 1
+    record = await catalog.product2(ids["SEAT-PRO"])
+    assert record["Q2C_Billing_Price_Id__c"] == seat.billing_price_id
+    assert record["Q2C_ERP_Item_Id__c"] == "item-SEAT-PRO"
