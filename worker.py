@@ -168,12 +168,14 @@ async def serve() -> None:
     ledger_engine = open_ledger(settings)
     # The Prometheus endpoint: this process's runtime, given to its client only (the worker's
     # SDK metrics and the business metrics of its workflows and activities go through it).
+    # Its core SDK logs go through Python logging (JSON, redacted) too.
+    serving = bool(settings.metrics_bind.strip())
     try:
-        runtime = metrics.metrics_runtime(settings.metrics_bind)
+        runtime = metrics.worker_runtime(settings.metrics_bind)
     except ConfigError as exc:  # e.g. another worker on this host has the port: keep working
         log.warning("%s; this worker runs without a metrics endpoint", exc)
-        runtime = None
-    client = await temporal_client.connect(**({"runtime": runtime} if runtime else {}))
+        runtime, serving = metrics.worker_runtime(""), False
+    client = await temporal_client.connect(runtime=runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -182,9 +184,9 @@ async def serve() -> None:
     log.info(
         "worker polling task queue %s; metrics %s",
         settings.task_queue,
-        f"on http://{settings.metrics_bind}/metrics" if runtime else "off",
+        f"on http://{settings.metrics_bind}/metrics" if serving else "off",
     )
-    meter = runtime.metric_meter if runtime else None
+    meter = runtime.metric_meter if serving else None
     try:
         await run_until_stopped(client, settings, ledger_engine, stop, metrics_meter=meter)
     finally:

@@ -266,8 +266,9 @@ def json_formatter(service: str) -> JsonFormatter:
         style="{",
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         static_fields={"service": service},
-        # `contract` is the text formatter's; `color_message` is uvicorn's duplicate message.
-        reserved_attrs=[*sorted(_STANDARD), "contract", "color_message"],
+        # `contract` is the text formatter's; `color_message` is uvicorn's duplicate message;
+        # `temporal_log` the core SDK's record, whose fields are already in the message.
+        reserved_attrs=[*sorted(_STANDARD), "contract", "color_message", "temporal_log"],
     )
 
 

@@ -33,7 +33,14 @@ from collections.abc import Callable, Sequence
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import MetricMeter, SearchAttributeKey
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from adapters.settings import ConfigError
 
@@ -87,29 +94,40 @@ DOCUMENT_KINDS = frozenset({"invoice", "credit_note"})
 _runtimes: dict[str, Runtime] = {}
 
 
-def metrics_runtime(bind: str) -> Runtime | None:
-    """The runtime exporting on `bind` (`host:port`), created once per process; None if empty.
+def worker_runtime(bind: str) -> Runtime:
+    """The worker's runtime, created once per process and address.
 
-    Only the worker passes it to its client: the CLI, the webhook receiver and tests connect with
-    the SDK's default runtime, so nothing else listens on the port.
+    The core SDK's own log lines are forwarded to the Python logger `temporalio.core` (so they
+    are JSON and redacted like every other line), and with `bind` (`host:port`) it serves the
+    Prometheus endpoint. Only the worker passes it to its client: the CLI, the webhook receiver
+    and tests connect with the SDK's default runtime, so nothing else listens on the port.
     """
     bind = bind.strip()
-    if not bind:
-        return None
     if bind not in _runtimes:
-        config = PrometheusConfig(
-            bind_address=bind,
-            counters_total_suffix=True,
-            durations_as_seconds=True,
-            histogram_bucket_overrides={QUOTE_TO_BILL: list(QUOTE_TO_BILL_BUCKETS)},
+        metrics = None
+        if bind:
+            metrics = PrometheusConfig(
+                bind_address=bind,
+                counters_total_suffix=True,
+                durations_as_seconds=True,
+                histogram_bucket_overrides={QUOTE_TO_BILL: list(QUOTE_TO_BILL_BUCKETS)},
+            )
+        logs = LoggingConfig(
+            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+            forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
         )
         try:
-            _runtimes[bind] = Runtime(telemetry=TelemetryConfig(metrics=config))
+            _runtimes[bind] = Runtime(telemetry=TelemetryConfig(logging=logs, metrics=metrics))
         except Exception as exc:  # the core SDK raises plain errors: port taken, bad address
             raise ConfigError(
                 f"Q2C_METRICS_BIND: cannot serve metrics on {bind!r}: {exc}"
             ) from None
     return _runtimes[bind]
+
+
+def metrics_runtime(bind: str) -> Runtime | None:
+    """`worker_runtime(bind)` when metrics are on (`bind` set), else None."""
+    return worker_runtime(bind) if bind.strip() else None
 
 
 def record_posting(kind: str, outcome: str) -> None:
