@@ -46,6 +46,9 @@ CONTRACT_PREFIX = "contract-"
 BASIS_QUERY = "reconciliation_basis"
 RECONCILED_SIGNAL = "reconciled"
 QUERY_TIMEOUT = dt.timedelta(seconds=30)
+# Closed contracts stay in the daily run this long (a last month of checks after they end):
+# querying a closed workflow replays its whole history on a worker.
+CLOSED_WITHIN = dt.timedelta(days=35)
 
 
 class FindContracts(BaseModel):
@@ -120,16 +123,24 @@ async def resolve_contracts(client: Client, idents: list[str]) -> list[str]:
     return found
 
 
-async def listed_contracts(client: Client) -> list[str]:
-    """Contract workflows Temporal visibility lists with a stage (newest run of each)."""
+async def listed_contracts(
+    client: Client, *, closed_within: dt.timedelta = CLOSED_WITHIN
+) -> list[str] | None:
+    """Contract workflows that visibility lists with a stage: running, or closed (expired,
+    cancelled) within `closed_within`; None where the server cannot list (time-skipping)."""
+    since = (dt.datetime.now(dt.UTC) - closed_within).isoformat()
+    query = (
+        f"WorkflowType = '{CONTRACT_WORKFLOW}' AND "
+        f"(ExecutionStatus = 'Running' OR CloseTime > '{since}')"
+    )
     seen: list[str] = []
     try:
-        async for execution in client.list_workflows(f"WorkflowType = '{CONTRACT_WORKFLOW}'"):
+        async for execution in client.list_workflows(query):
             stage = execution.search_attributes.get("ContractStage")
             if stage and execution.id not in seen:
                 seen.append(execution.id)
     except RPCError:
-        return []  # a server without visibility listing (the time-skipping test server)
+        return None
     return seen
 
 
@@ -171,8 +182,10 @@ class ReconciliationActivities:
                     str(exc), type="UnknownContract", non_retryable=True
                 ) from None
         listed = await listed_contracts(client)
-        in_ledger = await asyncio.to_thread(self.store.contract_workflows)
-        return sorted(set(listed) | set(in_ledger))
+        if listed is not None:
+            return sorted(listed)
+        # No visibility listing: every contract that ever posted, by the ledger's keys.
+        return await asyncio.to_thread(self.store.contract_workflows)
 
     # -- one batch of contracts ------------------------------------------------------------
 

@@ -125,7 +125,7 @@ class ReconciliationStore:
             "as_of": report.as_of,
             "started": report.started,
             "finished": finished,
-            "contracts": len(report.contracts),
+            "contracts": report.compared,
             "mismatches": report.mismatches,
             "mismatched_contracts": sum(1 for c in report.contracts if c.differences),
         }

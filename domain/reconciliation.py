@@ -194,6 +194,16 @@ class ReconciliationReport(_Model):
     as_of: dt.date
     started: dt.datetime
     contracts: list[ContractReconciliation] = Field(default_factory=list)
+    clean_omitted: int = Field(
+        0,
+        description="Clean contracts compared but not listed (a large book's report keeps "
+        "the workflow result small: only contracts with differences or skipped are listed).",
+    )
+
+    @property
+    def compared(self) -> int:
+        """Contracts this run looked at, listed or not."""
+        return len(self.contracts) + self.clean_omitted
 
     @property
     def differences(self) -> list[tuple[ContractReconciliation, Difference]]:

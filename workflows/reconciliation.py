@@ -53,6 +53,9 @@ SCHEDULE_ID = "reconciliation-daily"
 METRIC = "q2c_reconciliation_mismatches"
 BATCH = 20  # contracts per activity
 PARALLEL = 4  # batches at once
+# Beyond this many clean contracts the report lists only the others (and counts the clean
+# ones): the workflow's result must stay well under Temporal's 2 MB payload limit.
+CLEAN_LISTED = 500
 READ_TIMEOUT = timedelta(minutes=10)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
@@ -73,6 +76,7 @@ class ReconcileInput(BaseModel):
     contract_ids: list[str] | None = None
     as_of: dt.date | None = None
     notify: bool = True
+    list_clean_up_to: int = CLEAN_LISTED
 
 
 @workflow.defn(name="Reconciliation")
@@ -110,8 +114,15 @@ class ReconciliationWorkflow:
             )
             for found in done:
                 results += found
+        listed = results
+        if sum(1 for c in results if c.status == "Clean") > input.list_clean_up_to:
+            listed = [c for c in results if c.status != "Clean"]
         report = ReconciliationReport(
-            run_id=run_id, as_of=as_of, started=started, contracts=results
+            run_id=run_id,
+            as_of=as_of,
+            started=started,
+            contracts=listed,
+            clean_omitted=len(results) - len(listed),
         )
         await workflow.execute_activity_method(
             ReconciliationActivities.record_run,
@@ -143,18 +154,25 @@ async def reconcile_contracts(
     as_of: dt.date | None = None,
     notify: bool = True,
     workflow_id: str | None = None,
+    list_clean_up_to: int = CLEAN_LISTED,
 ) -> ReconciliationReport:
     """Reconcile now and wait for the report (a worker must poll `task_queue`).
 
     `contract_ids` are opportunity ids, workflow ids or contract numbers; None reconciles
     every contract. Raises `UnknownContractError` before starting anything when one of them
-    names no contract.
+    names no contract. Beyond `list_clean_up_to` clean contracts, the report lists only the
+    others (`clean_omitted` counts the rest).
     """
     if contract_ids is not None:
         contract_ids = await resolve_contracts(client, contract_ids)
     return await client.execute_workflow(
         ReconciliationWorkflow.run,
-        ReconcileInput(contract_ids=contract_ids, as_of=as_of, notify=notify),
+        ReconcileInput(
+            contract_ids=contract_ids,
+            as_of=as_of,
+            notify=notify,
+            list_clean_up_to=list_clean_up_to,
+        ),
         id=workflow_id or f"reconciliation-{uuid.uuid4().hex[:12]}",
         task_queue=task_queue,
     )

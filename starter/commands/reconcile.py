@@ -173,12 +173,14 @@ def render(report: ReconciliationReport) -> None:
     console.print(table)
     counts = report.by_kind()
     skipped = sum(1 for c in report.contracts if c.status == "Skipped")
-    n, m = len(report.contracts), report.mismatches
+    n, m = report.compared, report.mismatches
     summary = f"{n} contract{'s' * (n != 1)}, {m} mismatch{'es' * (m != 1)}"
     if report.mismatches:
         summary += " (" + ", ".join(f"{k} {n}" for k, n in counts.items() if n) + ")"
     if skipped:
         summary += f", {skipped} skipped"
+    if report.clean_omitted:
+        summary += f"; {report.clean_omitted} clean contracts not listed"
     console.print(summary, highlight=False)
 
 
@@ -224,6 +226,7 @@ def reconcile(
     if as_json:
         body: dict[str, Any] = {
             **report.model_dump(mode="json"),
+            "compared": report.compared,
             "mismatches": report.mismatches,
             "by_check": report.by_kind(),
         }

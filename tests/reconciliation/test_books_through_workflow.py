@@ -159,6 +159,20 @@ async def test_drift_behind_q2cs_back_is_reported_exactly(
     scenario = load_scenario(text, source=path.name)
     contract = scenario.contract
     async with simulation(scenario, json.loads(text), env=recon_env) as sim:
+        # Every contract (no visibility listing here: the contracts the ledger knows).
+        with recon_env.auto_time_skipping_disabled():
+            everything = await reconcile_contracts(
+                sim.client, task_queue=sim.settings.task_queue, as_of=scenario.as_of
+            )
+            summary = await reconcile_contracts(
+                sim.client,
+                task_queue=sim.settings.task_queue,
+                as_of=scenario.as_of,
+                list_clean_up_to=0,
+            )
+        assert [c.workflow_id for c in everything.contracts] == [sim.workflow_id]
+        # A large book's report lists only contracts with differences; the clean are counted.
+        assert (summary.contracts, summary.clean_omitted, summary.compared) == ([], 1, 1)
         assert only(await reconcile(recon_env, sim)).status == "Clean"
         queue = sim.settings.task_queue
         clean = dict.fromkeys(("bookings", "billing_vs_ar", "revenue", "deferred"), 0.0)

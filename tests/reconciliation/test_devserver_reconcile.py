@@ -73,7 +73,8 @@ async def test_recon_status_cli_and_schedule(
     booked = await rig.book(raw)
     handle = await rig.start(booked)
     await rig.settled(handle)
-    assert booked.workflow_id in await listed_contracts(rig.client)
+    listed = await listed_contracts(rig.client)
+    assert listed is not None and booked.workflow_id in listed
 
     as_of = BUSINESS_TODAY.isoformat()
     out_csv = tmp_path / "recon.csv"
@@ -110,6 +111,14 @@ async def test_recon_status_cli_and_schedule(
     assert "NO-SUCH-CONTRACT" in ran.err and "Traceback" not in ran.err
 
     await schedule_is_created_then_updated(rig.client, q2c)
+
+    # A closed contract stays in the daily run for a while, then drops out of it.
+    await handle.terminate(reason="test: closed")
+    await rig.wait_visible('ExecutionStatus = "Terminated"', booked.workflow_id)
+    listed = await listed_contracts(rig.client)
+    assert listed is not None and booked.workflow_id in listed
+    listed = await listed_contracts(rig.client, closed_within=dt.timedelta(0))
+    assert listed is not None and booked.workflow_id not in listed
 
 
 async def schedule_is_created_then_updated(
