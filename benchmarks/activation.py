@@ -115,9 +115,10 @@ async def run(stack: Stack, contracts: int = 200, rounds: int = 1) -> Figures:
         raise StackError("the activation benchmark needs local_stack(bare=True)")
     run_id = uuid.uuid4().hex[:6]
     # Warm-up: a few contracts, whose history gives the activation's shape.
-    _, sample = await activate_q2c(stack, WARMUP, f"{run_id}-warm")
+    warm = min(WARMUP, contracts)
+    _, sample = await activate_q2c(stack, warm, f"{run_id}-warm")
     batches = await activity_batches(stack.client, sample)
-    await run_bare(stack, WARMUP, batches, f"{run_id}-warm")
+    await run_bare(stack, warm, batches, f"{run_id}-warm")
 
     q2c_seconds: list[float] = []
     bare_seconds: list[float] = []

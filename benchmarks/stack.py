@@ -47,6 +47,7 @@ import httpx
 import psutil
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
+from sqlmodel import col, select
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -54,6 +55,7 @@ from temporalio.client import Client
 
 from adapters import temporal_client
 from adapters.database import make_engine
+from adapters.ledger import EffectRecord
 from adapters.settings import ConfigError, Settings, get_settings
 from domain.calendar import add_months
 from starter.catalog import Product, map_products
@@ -306,14 +308,18 @@ def contract_scenario(
 def invoice_journals_posted(stack: Stack, contract_prefix: str) -> dict[str, list[float]]:
     """Per contract (whose id starts with `contract_prefix`), when each invoice's journal was
     recorded in the ledger (epoch seconds, in order): the invoice is then posted in the ERP."""
-    query = text(
-        "SELECT contract_id, created_at FROM q2c_effect "
-        "WHERE kind = 'journal' AND key LIKE '%:journal:invoice:%' AND contract_id LIKE :prefix "
-        "ORDER BY created_at"
+    query = (
+        select(EffectRecord.contract_id, EffectRecord.created_at)
+        .where(
+            col(EffectRecord.kind) == "journal",
+            col(EffectRecord.key).like("%:journal:invoice:%"),
+            col(EffectRecord.contract_id).startswith(contract_prefix),
+        )
+        .order_by(col(EffectRecord.created_at))
     )
     posted: dict[str, list[float]] = {}
     with stack.ledger_engine.connect() as conn:
-        for contract_id, created_at in conn.execute(query, {"prefix": contract_prefix + "%"}):
+        for contract_id, created_at in conn.execute(query):
             if created_at.tzinfo is None:  # SQLite keeps no zone; the ledger writes UTC
                 created_at = created_at.replace(tzinfo=dt.UTC)
             posted.setdefault(contract_id, []).append(created_at.timestamp())
