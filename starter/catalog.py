@@ -45,6 +45,7 @@ from starter.control import started_by
 from workflows.catalog_sync import WORKFLOW_ID, CatalogSyncWorkflow
 
 SCHEDULE_ID = "catalog-sync"
+RUNNING_QUERY = 'WorkflowType = "CatalogSync" AND ExecutionStatus = "Running"'
 ScheduleOutcome = Literal["created", "updated", "unchanged"]
 
 
@@ -91,7 +92,14 @@ async def map_products(
 async def start_catalog_sync(
     client: Client, settings: Settings, request: CatalogSyncInput
 ) -> tuple[WorkflowHandle[CatalogSyncWorkflow, CatalogSyncResult], bool]:
-    """The `catalog-sync` run: a new one, or the one already going (False: attached to it)."""
+    """The `catalog-sync` run: a new one, or the one already going (False: attached to it),
+    whether started on demand or by the Schedule (`catalog-sync-<time>`, found through
+    visibility)."""
+    async for running in client.list_workflows(RUNNING_QUERY, limit=1):
+        found = client.get_workflow_handle_for(
+            CatalogSyncWorkflow.run, running.id, run_id=running.run_id
+        )
+        return found, False
     handle = await client.start_workflow(
         CatalogSyncWorkflow.run,
         request,

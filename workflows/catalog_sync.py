@@ -7,10 +7,11 @@ its ERP item, and writes the ids back onto Salesforce (`Product2.Q2C_Billing_Pri
 mapped are listed with the reason, never half-created. Then the contracts parked for
 `missing_product_mapping` whose products are all mapped now get their `retry` signal.
 
-Workflow id: `catalog-sync` for runs on demand (`q2c catalog sync`, which attaches to a run
-already going instead of starting a second one), and the Schedule `catalog-sync` for the
-periodic runs (overlaps skipped). Everything it does is idempotent, so two runs at once would
-still agree; they would only do the work twice.
+Workflow id: `catalog-sync` for runs on demand (`q2c catalog sync`, which attaches to a sync
+already running, on demand or scheduled, instead of starting a second one), and the Schedule
+`catalog-sync` for the periodic runs (`catalog-sync-<time>`, overlaps skipped). Everything it
+does is idempotent, so two runs at once (a scheduled one starting during one on demand) still
+agree; they only do the work twice.
 """
 
 from __future__ import annotations

@@ -23,10 +23,16 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from activities.catalog_io import CatalogSyncInput
-from starter.catalog import SCHEDULE_ID, ensure_catalog_schedule, start_catalog_sync
+from starter.catalog import (
+    RUNNING_QUERY,
+    SCHEDULE_ID,
+    ensure_catalog_schedule,
+    start_catalog_sync,
+)
 from tests.catalog.conftest import Catalog, product
 from tests.starter.conftest import Ran, _cli_env, run_cli
 from tests.workflows.conftest import ContractRig
+from workflows.catalog_sync import CatalogSyncWorkflow
 
 pytestmark = [
     pytest.mark.devserver,
@@ -102,6 +108,15 @@ async def test_catalog_sync_command_table_json_and_bad_input(catalog: Catalog) -
     assert "TEMPORAL_ADDRESS" in ran.err and len(ran.err.strip().splitlines()) == 1
 
 
+async def running_only(rig: ContractRig, workflow_id: str) -> None:
+    """Wait until visibility lists exactly this catalog sync as running (it lags a little)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while [w.id async for w in rig.client.list_workflows(RUNNING_QUERY)] != [workflow_id]:
+        assert loop.time() < deadline, f"visibility never listed only {workflow_id} as running"
+        await asyncio.sleep(0.2)
+
+
 async def test_a_second_sync_attaches_to_the_one_running(contract_rig: ContractRig) -> None:
     # No worker polls this queue, so the first run stays open while the second asks.
     idle = contract_rig.settings.model_copy(update={"task_queue": f"idle-{uuid.uuid4().hex[:8]}"})
@@ -112,8 +127,24 @@ async def test_a_second_sync_attaches_to_the_one_running(contract_rig: ContractR
         assert again is False
         assert second.id == first.id == "catalog-sync"
         assert second.result_run_id == first.result_run_id
+        # A run the Schedule started (catalog-sync-<time>) is joined the same way.
+        await first.terminate(reason="next case")
+        scheduled = await contract_rig.client.start_workflow(
+            CatalogSyncWorkflow.run,
+            CatalogSyncInput(),
+            id=f"catalog-sync-{uuid.uuid4().hex[:8]}",
+            task_queue=idle.task_queue,
+        )
+        try:
+            await running_only(contract_rig, scheduled.id)
+            joined, again = await start_catalog_sync(contract_rig.client, idle, CatalogSyncInput())
+            assert again is False
+            assert (joined.id, joined.run_id) == (scheduled.id, scheduled.result_run_id)
+        finally:
+            await scheduled.terminate(reason="test finished")
     finally:
-        await first.terminate(reason="test finished")
+        with contextlib.suppress(RPCError):
+            await first.terminate(reason="test finished")
 
 
 @pytest.fixture
