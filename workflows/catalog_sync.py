@@ -4,7 +4,7 @@ One run reads the active `Product2` records and their active standard price-book
 makes (or updates) each product's billing product, one active billing price per currency and
 its ERP item, and writes the ids back onto Salesforce (`Product2.Q2C_Billing_Price_Id__c` and
 `Q2C_ERP_Item_Id__c`, which ContractWorkflow checks at activation). Products that cannot be
-mapped are listed with the reason, never half-created. Then the contracts parked for
+mapped are listed with the reason and get no ids written back. Then the contracts parked for
 `missing_product_mapping` whose products are all mapped now get their `retry` signal.
 
 Workflow id: `catalog-sync` for runs on demand (`q2c catalog sync`, which attaches to a sync
