@@ -262,9 +262,10 @@ class TextFormatter(logging.Formatter):
 
 def json_formatter(service: str) -> JsonFormatter:
     return JsonFormatter(
-        "{asctime}{levelname}{name}{message}",
+        "{levelname}{name}{message}",
         style="{",
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        timestamp="time",  # ISO 8601 in UTC, e.g. 2026-11-27T18:59:31.328000+00:00
+        rename_fields={"levelname": "level", "name": "logger"},
         static_fields={"service": service},
         # `contract` is the text formatter's; `color_message` is uvicorn's duplicate message;
         # `temporal_log` the core SDK's record, whose fields are already in the message.
