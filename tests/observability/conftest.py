@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -49,6 +49,7 @@ from starter.demo_book import BOOK
 from starter.webhooks.server import WebhookServer
 from tests.starter.conftest import Ran, run_cli
 from worker import running_worker
+from workflows import metrics as workflow_metrics
 from workflows import search_attributes
 from workflows.contract import workflow_id_for
 from workflows.contract_models import AmendmentRequest, ContractStatus
@@ -199,7 +200,8 @@ async def observed(
                         await client.get_workflow_handle(
                             workflow_id_for(statuses["Q2C-3005"].contract_id)
                         ).signal("amendment", AmendmentRequest(amendment_id="AMD-OBSV-WAITING"))
-                        # Two refreshes of the gauges after the demo settled.
+                        await _until(lambda: workflow_metrics.backlog_total() == 1)
+                        # Two refreshes of the gauges after that.
                         await asyncio.sleep(2 * settings.metrics_refresh_seconds + 0.5)
                     finally:
                         await server.stop()
@@ -248,6 +250,15 @@ def careless_lines(settings: Settings, contract_id: str) -> None:
                 "form": {"password": "hunter2-obsv"},
             },
         )
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait (bounded) until `condition()` holds: the worker handles the signal on its own time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
 
 
 def _uninstall_tracing() -> None:
