@@ -163,6 +163,12 @@ async def run(stack: Stack, contracts: int = 500, lead: float = 0.0) -> Figures:
         "worker_rss_mb": round(stack.worker.usage().rss_bytes / 2**20),
         **{f"{name}_cpu_ms_per_invoice": round(1000 * c / contracts, 1) for name, c in cpu.items()},
         **checks,
+        "missing": checks["invoices_missing"]
+        + checks["journals_missing"]
+        + checks["ledger_missing"],
+        "duplicated": checks["invoices_duplicated"]
+        + checks["journals_duplicated"]
+        + checks["ledger_duplicated"],
         "exactly_once": "yes" if clean else "NO",
     }
 

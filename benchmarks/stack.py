@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import datetime as dt
 import json
 import os
@@ -69,6 +70,7 @@ POSTGRES_URL = os.environ.get(
 )
 STARTUP_TIMEOUT = 60.0
 TMPFS = "/dev/shm" if os.path.isdir("/dev/shm") else None
+PR_SET_PDEATHSIG = 1
 STOP_TIMEOUT = 10.0
 
 LedgerKind = Literal["sqlite", "postgres", "auto"]
@@ -93,6 +95,12 @@ def postgres_available(url: str = POSTGRES_URL) -> bool:
         return False
     finally:
         engine.dispose()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the benchmark dies, even by SIGKILL (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -132,6 +140,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C on the benchmark reaches it only through stop()
+                preexec_fn=_die_with_parent,
             )
 
     def check_alive(self) -> None:
@@ -614,6 +623,8 @@ def cli(
             figures = await benchmark(stack, **chosen)
             return {**figures, **{f"stack_{k}": v for k, v in stack.info.items()}}
 
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the stack is stopped and cleaned up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
     figures = asyncio.run(go())
     figures["wall_seconds"] = round(time.monotonic() - started, 1)
