@@ -8,7 +8,6 @@ running activities finish within the graceful-shutdown timeout.
 from __future__ import annotations
 
 import asyncio
-import compileall
 import contextlib
 import logging
 import signal
@@ -16,7 +15,6 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -24,7 +22,6 @@ from temporalio.client import Client
 from temporalio.common import MetricMeter
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
-import workflows as workflows_package
 from activities.registry import worker_activities
 from adapters import temporal_client
 from adapters.database import check_database, make_engine
@@ -32,6 +29,7 @@ from adapters.observability import metrics, tracing
 from adapters.observability.logging import configure_logging
 from adapters.observability.metrics import ContractGauges
 from adapters.settings import ConfigError, Settings, get_settings
+from workflows import code_cache
 from workflows import metrics as workflow_metrics
 from workflows import search_attributes as sa
 from workflows.registry import WORKFLOWS
@@ -52,21 +50,6 @@ def open_ledger(settings: Settings) -> Engine:
     return engine
 
 
-def compile_workflow_modules() -> None:
-    """Write the bytecode of the workflow modules if it is missing or stale.
-
-    Temporal's workflow sandbox imports a workflow's module afresh for every workflow it
-    instantiates. Where bytecode writing is off (PYTHONDONTWRITEBYTECODE=1, usual in
-    containers and CI) and nothing compiled the sources beforehand, each of those imports
-    compiled workflows/contract.py from source again: ~20 ms per contract brought into the
-    worker's cache (docs/PERFORMANCE.md, book start-up). `py_compile` writes the files whatever
-    that setting says; a read-only install (already compiled) is left as it is.
-    """
-    folder = Path(workflows_package.__file__).parent
-    with contextlib.suppress(OSError):
-        compileall.compile_dir(str(folder), maxlevels=0, quiet=2)
-
-
 def build_worker(
     client: Client,
     settings: Settings,
@@ -74,7 +57,8 @@ def build_worker(
     executor: ThreadPoolExecutor,
 ) -> Worker:
     """The worker, tuned by the Q2C_WORKER_* settings (docs/DEPLOYMENT.md)."""
-    compile_workflow_modules()
+    # One copy of the workflow modules' code for every sandboxed workflow (workflows/code_cache).
+    code_cache.install()
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -204,6 +204,7 @@ async def run(
     timeout: float = 900.0,
     profile_seconds: float = 0.0,
     wait_activated: bool = True,
+    settle_seconds: float = SETTLE_SECONDS,
 ) -> dict[str, Any]:
     """Book `contracts` contracts, start them all with `q2c start --from-salesforce`, measure."""
     prefix = f"BK{uuid.uuid4().hex[:6].upper()}"
@@ -281,7 +282,7 @@ async def run(
             for name, seconds in cpu_after.items()
             if name != "q2c start"
         }
-        await asyncio.sleep(SETTLE_SECONDS)
+        await asyncio.sleep(settle_seconds)
         rss_sleeping = rss.now()
         rss_peak = rss.peak
         if spy is not None:
