@@ -32,7 +32,13 @@ _backlog: dict[str, tuple[int, int]] = {}  # workflow id → (owner token, amend
 
 
 def quote_to_bill(seconds: float) -> None:
-    """Closed-won to first invoice posted to the ERP, for this contract (once)."""
+    """Closed-won to first invoice posted to the ERP, for this contract (once).
+
+    Closed-won is when the contract's workflow started: the closed-won webhook (or `q2c start`)
+    starts it, with the second's precision. The opportunity's `CloseDate` is a date only, set
+    by sales (often back-dated to the contract's start), so it would measure how far back a
+    deal was dated, not how long q2c took to bill it.
+    """
     workflow.metric_meter().create_histogram_float(
         QUOTE_TO_BILL, "Closed-won to the contract's first invoice posted to the ERP.", "s"
     ).record(max(seconds, 0.0))
