@@ -121,6 +121,7 @@ class HistoryMeasure:
     run_bytes: list[int]  # the history size the server reported last in each run
     carried_bytes: list[int]  # the input each run started with (the state, after the first)
     suggested_at: list[int | None]  # the first event at which the server suggested a new run
+    failed_tasks: int  # workflow tasks failed or timed out (a loaded machine; 3 events each)
     seconds: float
     report: Report
     domain_report: Report
@@ -159,6 +160,7 @@ async def measure(
         run_bytes=[_last_size(h) for h in histories],
         carried_bytes=[_input_size(h) for h in histories],
         suggested_at=[_suggested_at(h) for h in histories],
+        failed_tasks=sum(_failed_tasks(h) for h in histories),
         seconds=seconds,
         report=report,
         domain_report=build_report(schedule, scenario.as_of),
@@ -167,6 +169,14 @@ async def measure(
 
 def _started(history: WorkflowHistory) -> list[HistoryEvent]:
     return [e for e in history.events if e.HasField("workflow_task_started_event_attributes")]
+
+
+def _failed_tasks(history: WorkflowHistory) -> int:
+    return sum(
+        e.HasField("workflow_task_failed_event_attributes")
+        or e.HasField("workflow_task_timed_out_event_attributes")
+        for e in history.events
+    )
 
 
 def _suggested_at(history: WorkflowHistory) -> int | None:
@@ -214,6 +224,7 @@ async def summary(years: int = 10, amendments: int = 20) -> dict[str, Any]:
         "history_bytes_per_run": result.run_bytes,
         "carried_state_bytes_per_run": result.carried_bytes,
         "continue_as_new_suggested_at": result.suggested_at,
+        "failed_workflow_tasks": result.failed_tasks,
         "report_matches": _same(result.report, result.domain_report),
         "documents": len(result.report.invoices),
         "wall_seconds": round(result.seconds, 1),

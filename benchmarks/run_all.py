@@ -91,7 +91,12 @@ def _history(years: int, amendments: int) -> tuple[dict[str, Any], list[Row]]:
         Row(
             "history",
             f"events per contract-year (monthly, {amendments / years:g} amendments a year)",
-            f"{figures['events_per_year']:,.0f}",
+            f"{figures['events_per_year']:,.0f}"
+            + (
+                f" (incl. {figures['failed_workflow_tasks']} failed tasks × 3)"
+                if figures.get("failed_workflow_tasks")
+                else ""
+            ),
         ),
         Row(
             "history",
@@ -125,7 +130,7 @@ def _activation(figures: dict[str, Any]) -> list[Row]:
 
 
 def _latency(figures: dict[str, Any]) -> list[Row]:
-    p50, p99 = _number(figures, "p50"), _number(figures, "p99")
+    p50, p99 = _number(figures, "latency_p50", "p50"), _number(figures, "latency_p99", "p99")
     return [
         Row(
             "latency",
@@ -147,7 +152,7 @@ def _latency(figures: dict[str, Any]) -> list[Row]:
 def _burst(figures: dict[str, Any]) -> list[Row]:
     rows = []
     rate = _number(figures, "invoices_per_s", "invoices_per_second")
-    seconds = _number(figures, "seconds", "burst_seconds", "all_posted_seconds")
+    seconds = _number(figures, "burst", "seconds")
     contracts = figures.get("contracts", "?")
     if seconds is not None:
         figure = f"{contracts} contracts due at once: all posted (s)"
