@@ -1,9 +1,10 @@
-"""Reconciliation of contracts run by the real ContractWorkflow against the sandbox.
+"""Reconciliation of a contract run by the real ContractWorkflow against the sandbox.
 
-A clean book: every shared scenario, simulated to its `as_of` (time-skipping server, the
-sandbox over HTTP, a real worker) and reconciled as of that day: no difference at all, and
-the run is in the ledger. Drift made behind q2c's back on a contract that reconciled clean,
-each reported by the next run with the exact amount and the records involved:
+(The clean book, every shared scenario reconciled without a difference, is checked where the
+scenarios are simulated anyway: tests/workflows/test_simulate_scenarios.py calls
+`tests.reconciliation.checks.assert_reconciles_clean`.) Drift made behind q2c's back on a
+contract that reconciled clean, each reported by the next run with the exact amount and the
+records involved:
 (a) an invoice voided directly through billing's Stripe-shaped API,
 (b) a stray journal entry posted directly through the ERP's REST API,
 (c) a booking edited in Salesforce (a line's quantity and price).
@@ -25,27 +26,20 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.billing import BillingAdapter
-from adapters.database import make_engine
 from adapters.erp import ErpClient
 from adapters.http import make_http_client
 from adapters.observability import metrics
-from adapters.reconciliation_store import ReconciliationStore
 from adapters.salesforce import SalesforceClient
 from domain.inputs import load_scenario
-from domain.reconciliation import ContractReconciliation, Difference, ReconciliationReport
+from domain.reconciliation import ContractReconciliation, Difference
 from domain.schedule import build_schedule
 from starter.binaries import temporal_test_server
 from starter.simulate import Simulation, simulation
 from tests.conftest import SCENARIOS
+from tests.reconciliation.checks import only, reconcile
 from workflows.reconciliation import UnknownContractError, reconcile_contracts
 
 pytestmark = pytest.mark.slow
-
-
-def scenario_files() -> list[Path]:
-    files = sorted(p for p in SCENARIOS.glob("*.json") if not p.name.endswith(".report.json"))
-    assert files, f"no scenarios in {SCENARIOS}"
-    return files
 
 
 def read(path: Path) -> str:
@@ -91,53 +85,10 @@ async def mismatch_gauge(bind: str, task_queue: str) -> dict[str, float]:
     return found
 
 
-async def reconcile(
-    env: WorkflowEnvironment, sim: Simulation, as_of: dt.date | None = None
-) -> ReconciliationReport:
-    # The contract must not move on while the reconciliation runs (no time skipping).
-    with env.auto_time_skipping_disabled():
-        return await reconcile_contracts(
-            sim.client,
-            task_queue=sim.settings.task_queue,
-            contract_ids=[sim.opportunity_id],
-            as_of=as_of or sim.scenario.as_of,
-        )
-
-
-def only(report: ReconciliationReport) -> ContractReconciliation:
-    assert len(report.contracts) == 1, report
-    return report.contracts[0]
-
-
 def by_kind(result: ContractReconciliation) -> dict[str, Difference]:
     kinds = [d.kind for d in result.differences]
     assert len(kinds) == len(set(kinds)), kinds
     return {d.kind: d for d in result.differences}
-
-
-@pytest.mark.parametrize("path", scenario_files(), ids=lambda p: p.stem)
-async def test_clean_book_has_no_difference(path: Path, recon_env: WorkflowEnvironment) -> None:
-    text = read(path)
-    scenario = load_scenario(text, source=path.name)
-    async with simulation(scenario, json.loads(text), env=recon_env) as sim:
-        report = await reconcile(recon_env, sim)
-        result = only(report)
-        assert result.status == "Clean", result.differences
-        assert result.differences == []
-        assert result.contract_id == scenario.contract.id
-        assert result.checked_through == scenario.as_of
-        expected = build_schedule(scenario.contract, scenario.amendments, scenario.usage)
-        assert result.figures["transaction_price"] == expected.transaction_price
-        assert result.figures["billed"] == expected.billed_through(scenario.as_of)
-        engine = make_engine(sim.settings.database_url)
-        try:
-            store = ReconciliationStore(engine)
-            run = store.run(report.run_id)
-            assert run is not None
-            assert (run.contracts, run.mismatches, run.as_of) == (1, 0, scenario.as_of)
-            assert list(store.differences(report.run_id)) == []
-        finally:
-            engine.dispose()
 
 
 async def _void_directly(sim: Simulation, invoice_id: str) -> None:

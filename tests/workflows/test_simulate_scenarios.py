@@ -7,7 +7,8 @@ one journal of the posting rules and vice versa, each balanced, none twice. The 
 postings come from replaying `posting_difference` day by day from the start date (how a
 contract that wakes every day would post), so a missed wake-up, a journal dated the wrong day,
 a document posted twice or lost, all fail here; the ERP totals are also reconciled with the
-schedule directly (AR = billed, revenue by closed month = the schedule's months).
+schedule directly (AR = billed, revenue by closed month = the schedule's months), and q2c's own
+three-way reconciliation of the contract must find no difference (no false alarm).
 
 All eight scenarios share one time-skipping server of this module (each run skips months of
 server time, which other modules' workflows in a shared server should not see).
@@ -40,6 +41,7 @@ from starter.binaries import temporal_test_server
 from starter.readback import BilledDocument, billing_documents
 from starter.simulate import Simulation, quiet_runtime, simulation
 from tests.conftest import SCENARIOS
+from tests.reconciliation.checks import assert_reconciles_clean
 
 # The sandbox ERP's chart of accounts, by the name its journal lines refer to.
 ACCOUNT_NAMES = {
@@ -244,6 +246,7 @@ async def test_scenario_through_the_workflow(path: Path, simulate_env: WorkflowE
         assert set(got) == set(expected)
         assert without_numbers(got) == without_numbers(expected)
         await check_systems_match_domain(sim)
+        await assert_reconciles_clean(simulate_env, sim)  # no false alarm on a clean book
 
 
 # -- the checks themselves fail when the systems are wrong ---------------------------------
