@@ -95,4 +95,8 @@ def load_scenario(text: str | bytes, source: str = "scenario") -> Scenario:
         ) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: not UTF-8 text ({exc.reason})") from None
+    except RecursionError:
+        raise InputError(f"{source}: JSON nested too deeply to be a scenario") from None
+    except ValueError:  # an integer of more digits than Python converts (4300)
+        raise InputError(f"{source}: a number has too many digits") from None
     return parse_scenario(data)

@@ -32,8 +32,11 @@ __all__ = [
 LineKind = Literal["subscription", "one_time", "usage"]
 BillingFrequency = Literal["monthly", "quarterly", "annual"]
 
-Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-Quantity = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+# Far above any real price or quantity, and far below what makes exact arithmetic on it blow
+# up (1e999999999 is a valid JSON number: as cents, a billion-digit integer).
+LARGEST = Decimal("1000000000000000")
+Amount = Annotated[Decimal, Field(ge=0, le=LARGEST, allow_inf_nan=False)]
+Quantity = Annotated[Decimal, Field(ge=0, le=LARGEST, allow_inf_nan=False)]
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 
 

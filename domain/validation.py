@@ -7,10 +7,19 @@ schedule. Checks that depend on the term in force at an amendment live in `domai
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from domain.errors import InputError
 from domain.models import Amendment, Contract, ContractLine
 
-__all__ = ["check_amendment", "check_contract", "check_line_fields"]
+# Dates the engine's calendar arithmetic handles with room to spare (periods, proration and
+# months run past a term's end; year 9999 + a month is an overflow), and the longest term:
+# longer contracts are typing errors, and would bill and recognize for millennia.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(9000, 12, 31)
+MAX_TERM_YEARS = 100
+
+__all__ = ["check_amendment", "check_contract", "check_day", "check_line_fields"]
 
 
 def check_line_fields(line: ContractLine, path: str) -> None:
@@ -21,9 +30,15 @@ def check_line_fields(line: ContractLine, path: str) -> None:
 
 def check_contract(contract: Contract, path: str = "contract") -> None:
     """The term runs forwards, line ids are unique, and each line lies inside the term."""
+    check_day(contract.start_date, f"{path}.start_date")
     if contract.end_date < contract.start_date:
         raise InputError(
             f"{path}.end_date: {contract.end_date} is before the start date {contract.start_date}"
+        )
+    if contract.end_date - contract.start_date > timedelta(days=MAX_TERM_YEARS * 366):
+        raise InputError(
+            f"{path}.end_date: a term of more than {MAX_TERM_YEARS} years "
+            f"({contract.start_date}..{contract.end_date})"
         )
     seen: set[str] = set()
     for i, line in enumerate(contract.lines):
@@ -48,8 +63,18 @@ def check_contract(contract: Contract, path: str = "contract") -> None:
                 )
 
 
+def check_day(day: date, path: str) -> None:
+    """A date the engine can compute with (see EARLIEST and LATEST)."""
+    if not EARLIEST <= day <= LATEST:
+        raise InputError(f"{path}: {day} is outside {EARLIEST}..{LATEST}")
+
+
 def check_amendment(amendment: Amendment, path: str) -> None:
     """Rules of one amendment on its own: dates in order, no contradictions within it."""
+    check_day(amendment.effective_date, f"{path}.effective_date")
+    for field, day in (("received_on", amendment.received_on), ("end_date", amendment.end_date)):
+        if day is not None:
+            check_day(day, f"{path}.{field}")
     if amendment.received_on is not None and amendment.received_on < amendment.effective_date:
         raise InputError(
             f"{path}.received_on: {amendment.received_on} is before the effective date "
