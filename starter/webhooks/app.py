@@ -10,6 +10,7 @@ The signature is checked on the raw body before anything else is read from it.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -29,6 +30,7 @@ from starter.webhooks.models import SALESFORCE_EVENT, Answer, BillingEventBody, 
 from starter.webhooks.receiver import Receiver
 
 RETRY_AFTER_SECONDS = 5
+log = logging.getLogger("q2c.webhooks")
 ACCEPTED = "Accepted: the signal (or signal-with-start) is durably in Temporal."
 DUPLICATE = "Duplicate (an event id already accepted; nothing done again) or ignored."
 STRIPE_SIGNATURE = "Stripe-Signature"
@@ -106,7 +108,9 @@ def create_app(receiver: Receiver) -> FastAPI:
     secrets = (settings.salesforce_webhook_secret, settings.salesforce_webhook_secret_previous)
 
     @app.exception_handler(signature.SignatureError)
-    async def unauthorized(_: Request, exc: signature.SignatureError) -> JSONResponse:
+    async def unauthorized(request: Request, exc: signature.SignatureError) -> JSONResponse:
+        # The reason only (missing, stale, no match), never the header or the body.
+        log.warning("%s refused (401): %s", request.url.path, exc)
         return _problem(401, str(exc))
 
     @app.exception_handler(BadRequest)
@@ -130,8 +134,9 @@ def create_app(receiver: Receiver) -> FastAPI:
     async def refused(_: Request, exc: StartRefused) -> JSONResponse:
         return _problem(409, str(exc))
 
-    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         detail = str(exc) if isinstance(exc, TemporalUnavailable) else "event table unavailable"
+        log.warning("%s answered 503, the sender retries: %s", request.url.path, detail)
         return _problem(503, detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     app.add_exception_handler(TemporalUnavailable, unavailable)
