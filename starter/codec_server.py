@@ -19,22 +19,27 @@ cannot be decrypted (unknown key id, altered data; the message names the key id)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Sequence
+import socket
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from starlette.middleware.cors import CORSMiddleware
 from temporalio.api.common.v1 import Payload, Payloads
 
-from adapters.codec import CodecError, EncryptionCodec
+from adapters.codec import CodecError, EncryptionCodec, codec_from_settings
 from adapters.settings import ConfigError, Settings
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+STARTUP_TIMEOUT = 15.0
 ALLOWED_HEADERS = ["content-type", "x-namespace", "authorization"]
 ORIGINS_VARIABLE = "Q2C_CODEC_SERVER_ORIGINS"
 
@@ -160,15 +165,109 @@ def create_app(codec: EncryptionCodec, *, origins: Sequence[str], token: str = "
     return app
 
 
-def app_from_settings(settings: Settings, codec: EncryptionCodec | None) -> FastAPI:
+def app_from_settings(
+    settings: Settings, codec: EncryptionCodec | None, extra_origins: Sequence[str] = ()
+) -> FastAPI:
     """The app as `q2c codec-server` runs it: a ConfigError names what is missing."""
     if codec is None:
         raise ConfigError(
             "Q2C_ENCRYPTION_KEY is not set: the codec server has no key to decrypt with "
             "(`q2c codec-key` prints a new one; give the workers the same)"
         )
+    origins = parse_origins(settings.codec_server_origins)
     return create_app(
         codec,
-        origins=parse_origins(settings.codec_server_origins),
+        origins=[*origins, *(o for o in extra_origins if o not in origins)],
         token=settings.codec_server_token.get_secret_value().strip(),
     )
+
+
+class CodecServerStartError(Exception):
+    """The codec server could not listen; the message names the settings to change."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: its owner stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CodecServerStartError(
+            f"codec server: cannot listen on {host}:{port}: {exc.strerror or exc} "
+            "(set Q2C_CODEC_SERVER_HOST / Q2C_CODEC_SERVER_PORT or --host/--port; port 0 = any)"
+        ) from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class CodecServer:
+    """The app served by uvicorn inside the caller's event loop (`q2c codec-server`, `q2c dev`)."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self.app, self.host, self.port = app, host, port
+        self.url = ""
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> str:
+        """Listen, and return the base address (`http://host:port`)."""
+        sock = _bind(self.host, self.port)
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_TIMEOUT
+        while not self._server.started:
+            if self._task.done() or loop.time() > deadline:
+                await self.stop()
+                raise CodecServerStartError("codec server: did not start")
+            await asyncio.sleep(0.01)
+        url_host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{url_host}:{sock.getsockname()[1]}"
+        return self.url
+
+    @property
+    def stopped(self) -> bool:
+        return self._task is None or self._task.done()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._server = self._task = None
+
+
+async def start_local_codec_server(settings: Settings, ui_url: str) -> CodecServer | None:
+    """For `q2c dev`: the codec server on Q2C_CODEC_SERVER_HOST/PORT when a key is set (the
+    dev server's Web UI at `ui_url` is then pointed at it), else None."""
+    codec = codec_from_settings(settings)
+    if codec is None:
+        return None
+    port = urlsplit(ui_url).port
+    ui_origins = [ui_url, f"http://localhost:{port}"] if port else [ui_url]
+    server = CodecServer(
+        app_from_settings(settings, codec, ui_origins),
+        settings.codec_server_host,
+        settings.codec_server_port,
+    )
+    await server.start()
+    return server

@@ -30,7 +30,10 @@ def search_attribute_args(keys: Sequence[SearchAttributeKey] = search_attributes
     return args
 
 
-def dev_server_command(state_dir: Path, port: int, ui_port: int) -> list[str]:
+def dev_server_command(
+    state_dir: Path, port: int, ui_port: int, ui_codec_endpoint: str | None = None
+) -> list[str]:
+    codec = ["--ui-codec-endpoint", ui_codec_endpoint] if ui_codec_endpoint else []
     return [
         str(temporal_cli()),
         "server",
@@ -46,16 +49,20 @@ def dev_server_command(state_dir: Path, port: int, ui_port: int) -> list[str]:
         "--log-level",
         "warn",
         *search_attribute_args(),
+        *codec,
     ]
 
 
 class DevServer:
     """A `temporal server start-dev` child process that is always stopped with its parent."""
 
-    def __init__(self, state_dir: Path, port: int, ui_port: int) -> None:
+    def __init__(
+        self, state_dir: Path, port: int, ui_port: int, ui_codec_endpoint: str | None = None
+    ) -> None:
         self.state_dir = state_dir
         self.port = port
         self.ui_port = ui_port
+        self.ui_codec_endpoint = ui_codec_endpoint  # the UI decrypts payloads through it
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,7 +77,7 @@ class DevServer:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = (self.state_dir / "temporal.log").open("ab")
         self.process = subprocess.Popen(
-            dev_server_command(self.state_dir, self.port, self.ui_port),
+            dev_server_command(self.state_dir, self.port, self.ui_port, self.ui_codec_endpoint),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

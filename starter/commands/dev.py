@@ -19,6 +19,7 @@ from sandbox.server import SandboxServer, SandboxStartError
 from starter.app import OperationFailed, app, console
 from starter.catalog import SCHEDULE_ID as CATALOG_SCHEDULE
 from starter.catalog import ensure_catalog_schedule
+from starter.codec_server import CodecServer, CodecServerStartError, start_local_codec_server
 from starter.commands.webhook import start_receiver
 from starter.devserver import DevServer
 from starter.webhooks.server import WebhookServer
@@ -103,7 +104,16 @@ async def run_local_stack(
         sandbox, settings = await _start_sandbox(settings)
     server = DevServer(settings.state_dir, settings.dev_temporal_port, settings.dev_ui_port)
     webhooks: WebhookServer | None = None
+    codec: CodecServer | None = None
     try:
+        # With Q2C_ENCRYPTION_KEY set, the Web UI decrypts through a local codec server.
+        try:
+            codec = await start_local_codec_server(settings, server.ui_url)
+        except CodecServerStartError as exc:
+            raise OperationFailed(str(exc)) from None
+        if codec is not None:
+            server.ui_codec_endpoint = codec.url
+            console.print(f"Codec server (payloads encrypted): {codec.url}", highlight=False)
         server.start()
         client = await _wait_for(server)
         console.print(f"Temporal: {server.address} (history in {server.state_dir / 'temporal.db'})")
@@ -131,6 +141,8 @@ async def run_local_stack(
         if webhooks is not None:
             await webhooks.stop()
         await server.stop()
+        if codec is not None:
+            await codec.stop()
         if sandbox is not None:
             await sandbox.stop()
         console.print("Stopped.")

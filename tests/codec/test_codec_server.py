@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +14,13 @@ from temporalio.api.common.v1 import Payload
 
 from adapters.codec import EncryptionCodec, EncryptionKey
 from adapters.settings import ConfigError, Settings
-from starter.codec_server import app_from_settings, create_app, parse_origins
+from starter.codec_server import (
+    app_from_settings,
+    create_app,
+    parse_origins,
+    start_local_codec_server,
+)
+from starter.devserver import dev_server_command
 from tests.starter.conftest import run_cli
 
 UI = "http://localhost:8233"
@@ -188,3 +195,29 @@ def test_cli_codec_key_and_codec_server_errors() -> None:
         ["codec-server"], {"Q2C_ENCRYPTION_KEY": "", "Q2C_ENCRYPTION_KEYS_PREVIOUS": ""}
     )
     assert missing.code == 2 and "Q2C_ENCRYPTION_KEY is not set" in missing.err
+
+
+async def test_q2c_dev_runs_the_codec_server_for_its_ui_when_a_key_is_set() -> None:
+    ui = "http://127.0.0.1:18999"
+    plain = Settings(_env_file=None, encryption_key=SecretStr(""), codec_server_port=0)
+    assert await start_local_codec_server(plain, ui) is None
+    keyed = plain.model_copy(
+        update={"encryption_key": SecretStr("k1:" + base64.b64encode(bytes(32)).decode())}
+    )
+    server = await start_local_codec_server(keyed, ui)
+    assert server is not None
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            for origin in (ui, "http://localhost:18999", "http://localhost:8233"):
+                answer = await http.options(
+                    "/decode",
+                    headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+                )
+                assert answer.headers.get("access-control-allow-origin") == origin, origin
+            assert (await http.post("/decode", json={"payloads": [PLAIN]})).status_code == 200
+    finally:
+        await server.stop()
+    assert server.stopped
+    command = dev_server_command(Path("/tmp/x"), 7233, 8233, server.url)
+    assert command[-2:] == ["--ui-codec-endpoint", server.url]
+    assert "--ui-codec-endpoint" not in dev_server_command(Path("/tmp/x"), 7233, 8233)
