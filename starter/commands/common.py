@@ -33,7 +33,8 @@ from workflows.contract import ContractWorkflow, workflow_id_for
 TIMEOUT = 30.0  # seconds a command waits for one Temporal call
 STUCK_QUERY = 'ContractStage = "NeedsAttention"'
 WORKFLOW_PREFIX = workflow_id_for("")
-_SAFE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+_SAFE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+MAX_REF = 255  # longer is no opportunity Id, workflow id or contract number
 SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
@@ -80,10 +81,17 @@ async def _opportunity_of(number: str) -> str | None:
     return str(records[0]["Id"]) if records else None
 
 
+def contract_ref(ref: str | None) -> str | None:
+    """Refuse what cannot name a contract (Typer callback: before anything connects)."""
+    if ref is not None and not (len(ref) <= MAX_REF and _SAFE_REF.fullmatch(ref)):
+        shown = ref if len(ref) <= 80 else f"{ref[:80]}…"
+        raise InputError(f"{shown!r} is not a contract: give an opportunity Id or contract number")
+    return ref
+
+
 async def resolve(client: Client, ref: str) -> Contract:
     """The handle of the contract `ref` names (see the module docstring)."""
-    if not _SAFE_REF.match(ref):
-        raise InputError(f"{ref!r} is not a contract: give an opportunity Id or contract number")
+    contract_ref(ref)
     workflow_id = ref if ref.startswith(WORKFLOW_PREFIX) else workflow_id_for(ref)
     if handle := await _existing(client, workflow_id):
         return handle

@@ -25,6 +25,7 @@ from starter.commands.common import (
     TIMEOUT,
     Contract,
     connect,
+    contract_ref,
     operation_errors,
     resolve,
 )
@@ -33,6 +34,9 @@ from workflows.contract import ContractWorkflow
 from workflows.contract_models import AmendmentRequest, CancelRequest, ContractStatus
 
 ENDED = ("Cancelled", "Expired")
+ContractRef = Annotated[
+    str, typer.Argument(metavar="OPP-ID", help="The contract.", callback=contract_ref)
+]
 BUSY = ("Validating", "Provisioning", "Amending", "Renewing")
 POLL_SECONDS = 0.2
 
@@ -113,7 +117,7 @@ async def _amend(contract: str, amendment: str, wait: float) -> str:
 
 @app.command()
 def amend(
-    contract: Annotated[str, typer.Argument(metavar="OPP-ID", help="The contract.")],
+    contract: ContractRef,
     amendment: Annotated[
         str, typer.Argument(metavar="AMENDMENT-ID", help="Q2C_Amendment__c Id or name.")
     ],
@@ -154,7 +158,7 @@ def _date(value: str, option: str) -> dt.date:
 
 @app.command()
 def cancel(
-    contract: Annotated[str, typer.Argument(metavar="OPP-ID", help="The contract.")],
+    contract: ContractRef,
     effective: Annotated[
         str,
         typer.Option("--effective", metavar="DATE", help="First day not served (YYYY-MM-DD)."),
@@ -185,7 +189,7 @@ async def _retry(contract: str, wait: float) -> str:
 
 @app.command()
 def retry(
-    contract: Annotated[str, typer.Argument(metavar="OPP-ID", help="The contract.")],
+    contract: ContractRef,
     wait: Wait = 60.0,
 ) -> None:
     """Resume a contract parked in NeedsAttention, once its cause is fixed."""

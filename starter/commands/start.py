@@ -30,7 +30,13 @@ from adapters.salesforce import SalesforceClient, soql
 from adapters.settings import Settings, get_settings
 from domain.errors import InputError
 from starter.app import OperationFailed, app, console
-from starter.commands.common import SALESFORCE_ID, TIMEOUT, connect, operation_errors
+from starter.commands.common import (
+    SALESFORCE_ID,
+    TIMEOUT,
+    connect,
+    contract_ref,
+    operation_errors,
+)
 from starter.control import StartRefused, TemporalUnavailable, start_contract
 from workflows import search_attributes as sa
 
@@ -201,7 +207,11 @@ async def _start(ref: str | None, where: str | None, concurrency: int, wait: boo
 def start(
     opportunity: Annotated[
         str | None,
-        typer.Argument(metavar="OPP-ID", help="Salesforce opportunity Id, or its contract number."),
+        typer.Argument(
+            metavar="OPP-ID",
+            help="Salesforce opportunity Id, or its contract number.",
+            callback=contract_ref,
+        ),
     ] = None,
     from_salesforce: Annotated[
         str | None,

@@ -25,6 +25,7 @@ from starter.commands.common import (
     STUCK_QUERY,
     TIMEOUT,
     connect,
+    contract_ref,
     operation_errors,
     resolve,
     stuck_link,
@@ -38,7 +39,12 @@ from workflows.contract import ContractWorkflow
 from workflows.contract_models import ContractStatus
 
 ContractArg = Annotated[
-    str, typer.Argument(metavar="OPP-ID", help="Opportunity Id, workflow id or contract number.")
+    str,
+    typer.Argument(
+        metavar="OPP-ID",
+        help="Opportunity Id, workflow id or contract number.",
+        callback=contract_ref,
+    ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output only.")]
 STAGE_STYLE = {"Active": "green", "NeedsAttention": "bold red", "Cancelled": "yellow"}

@@ -15,8 +15,14 @@ from adapters.database import check_database, make_engine
 from adapters.observability import tracing
 from adapters.observability.logging import configure_logging
 from adapters.settings import ConfigError, Settings, get_settings
+from domain.errors import InputError
 from starter.app import OperationFailed, app, console, err_console
-from starter.webhooks.server import WebhookServer, WebhookStartError
+from starter.webhooks.server import (
+    WebhookAddressError,
+    WebhookServer,
+    WebhookStartError,
+    check_address,
+)
 
 
 async def receiver_client() -> Client:
@@ -75,4 +81,8 @@ def webhook(
     tracing.configure_tracing(settings, "q2c-webhook")  # before the client and the app exist
     overrides = {"webhook_host": host, "webhook_port": port}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    try:
+        check_address(settings.webhook_host)  # before Temporal: a typo is exit 2, at once
+    except WebhookAddressError as exc:
+        raise InputError(str(exc)) from None
     asyncio.run(_serve(settings))

@@ -28,6 +28,21 @@ class WebhookStartError(Exception):
     """The receiver could not listen (port taken, bad address); the message names the setting."""
 
 
+class WebhookAddressError(WebhookStartError):
+    """The listen address is not one this machine has or can resolve (bad input, not a fault)."""
+
+
+def check_address(host: str) -> None:
+    """Refuse a listen address that cannot be bound, before anything else starts."""
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, ValueError, TypeError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise WebhookAddressError(
+            f"webhooks: {host!r} is not an address to listen on: {reason} (Q2C_WEBHOOK_HOST)"
+        ) from None
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -36,6 +51,7 @@ class _Server(uvicorn.Server):
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    check_address(host)
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
