@@ -25,7 +25,7 @@ from activities.booking import amendment_from_salesforce, booking_from_salesforc
 from activities.contract import ERP_ACCOUNTS, vendor_errors
 from adapters.billing import BillingAdapter
 from adapters.erp import ErpClient
-from adapters.errors import BusinessError
+from adapters.errors import BusinessError, NotFoundError
 from adapters.reconciliation_store import ReconciliationStore
 from adapters.salesforce import SalesforceClient
 from domain.documents import Account
@@ -217,10 +217,18 @@ class ReconciliationActivities:
         if basis.contract is None:
             return reconcile_contract(basis, None, [], [], as_of)
         contract_id = basis.contract.id
-        salesforce = await self._salesforce_side(basis) if basis.term == 1 else None
-        with vendor_errors():
-            docs = await self._billing_records(contract_id)
-            entries = await self._erp_entries(contract_id)
+        try:
+            # Transient errors are retried (the batch again: it only reads); a refusal is
+            # this contract's problem, not the run's.
+            with vendor_errors():
+                salesforce = await self._salesforce_side(basis) if basis.term == 1 else None
+                docs = await self._billing_records(contract_id)
+                entries = await self._erp_entries(contract_id)
+        except ApplicationError as exc:
+            if not exc.non_retryable:
+                raise
+            note = f"could not read the contract's records: {exc.message}"
+            return _skipped(workflow_id, as_of, note, basis.contract.id)
         return reconcile_contract(basis, salesforce, docs, entries, as_of)
 
     async def _notify(self, client: Client, run_id: str, result: ContractReconciliation) -> None:
@@ -237,25 +245,23 @@ class ReconciliationActivities:
     async def _salesforce_side(self, basis: ReconciliationBasis) -> BookedContract | str:
         """The contract as Salesforce holds it now, with the amendments q2c applied re-read."""
         try:
-            with vendor_errors():
-                booking = await self.salesforce.get_opportunity_booking(basis.opportunity_id)
-                contract = booking_from_salesforce(booking).contract
-                amendments = []
-                for held in basis.amendments:
-                    record_id = basis.amendment_requests.get(held.id)
-                    if record_id is None:  # a cancellation q2c was asked for, not an amendment
-                        amendments.append(held)
-                        continue
-                    read = await self.salesforce.get_amendment(record_id)
-                    amendments.append(
-                        amendment_from_salesforce(read).model_copy(
-                            update={"received_on": held.received_on}
-                        )
-                    )
-        except BusinessError as exc:
-            if exc.code in ("INVALID_BOOKING", "INVALID_AMENDMENT"):
+            booking = await self.salesforce.get_opportunity_booking(basis.opportunity_id)
+            contract = booking_from_salesforce(booking).contract
+        except BusinessError as exc:  # deleted, or edited into something q2c cannot book
+            return str(exc)
+        amendments = []
+        for held in basis.amendments:
+            record_id = basis.amendment_requests.get(held.id)
+            if record_id is None:  # a cancellation q2c was asked for, not an amendment
+                amendments.append(held)
+                continue
+            try:
+                read = amendment_from_salesforce(await self.salesforce.get_amendment(record_id))
+            except NotFoundError:
+                continue  # deleted in Salesforce: the value without it is what it books now
+            except BusinessError as exc:
                 return str(exc)
-            raise
+            amendments.append(read.model_copy(update={"received_on": held.received_on}))
         return BookedContract(contract=contract, amendments=amendments, usage=basis.usage)
 
     async def _billing_records(self, contract_id: str) -> list[BilledRecord]:
@@ -328,12 +334,14 @@ class ReconciliationActivities:
         return [self.find_contracts, self.reconcile_batch, self.record_run]
 
 
-def _skipped(workflow_id: str, as_of: dt.date, note: str) -> ContractReconciliation:
+def _skipped(
+    workflow_id: str, as_of: dt.date, note: str, contract_id: str | None = None
+) -> ContractReconciliation:
     opportunity = workflow_id.removeprefix(CONTRACT_PREFIX)
     return ContractReconciliation(
         workflow_id=workflow_id,
         opportunity_id=opportunity,
-        contract_id=opportunity,
+        contract_id=contract_id or opportunity,
         as_of=as_of,
         status="Skipped",
         note=note,

@@ -215,7 +215,13 @@ class ReconciliationReport(_Model):
 
     @property
     def clean(self) -> bool:
+        """No difference found (contracts skipped aside: see `skipped`)."""
         return self.mismatches == 0
+
+    @property
+    def skipped(self) -> list[ContractReconciliation]:
+        """Contracts not compared: not activated yet, not answering, records unreadable."""
+        return [c for c in self.contracts if c.status == "Skipped"]
 
     def by_kind(self) -> dict[ReconKind, int]:
         counts: dict[ReconKind, int] = dict.fromkeys(KINDS, 0)
@@ -300,7 +306,7 @@ def compare_bookings(
             expected=expected,
             actual=_money(0, exponent),
             records=[f"opportunity {opportunity_id}"],
-            detail=f"the booking in Salesforce is not a valid contract: {salesforce}",
+            detail=f"Salesforce's booking cannot be valued: {salesforce}",
         )
     try:
         theirs = salesforce.schedule(as_of)

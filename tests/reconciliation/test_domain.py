@@ -245,7 +245,7 @@ def test_a_booking_edited_in_salesforce() -> None:
     refused = run(b, salesforce="Opportunity OPP: Q2C_End_Date__c is not set")
     (difference,) = refused.differences
     assert difference.amount == -b.schedule.transaction_price
-    assert "not a valid contract" in difference.detail
+    assert "cannot be valued" in difference.detail
 
 
 def test_unactivated_contract_is_skipped_and_report_counts() -> None:
