@@ -106,9 +106,15 @@ async def test_recon_status_cli_and_schedule(
     runs = json.loads(ran.out)
     assert [r["mismatches"] for r in runs[:2]] == [2, 0]
 
-    ran = await q2c("reconcile", "--contract", "NO-SUCH-CONTRACT")
-    assert ran.code == 2
-    assert "NO-SUCH-CONTRACT" in ran.err and "Traceback" not in ran.err
+    for args, needle in (
+        (["--contract", "NO-SUCH-CONTRACT"], "NO-SUCH-CONTRACT"),
+        (["--as-of", "2026-02-30"], "--as-of '2026-02-30' is not a date"),
+    ):
+        ran = await q2c("reconcile", *args)
+        assert ran.code == 2, ran
+        assert "Traceback" not in ran.out + ran.err
+        (line,) = ran.err.strip().splitlines()  # one line naming what is wrong
+        assert needle in line
 
     await schedule_is_created_then_updated(rig.client, q2c)
 
