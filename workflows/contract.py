@@ -210,6 +210,18 @@ class ContractWorkflow:
         if self.s.stage in ("Cancelled", "Expired"):
             raise ValueError(f"contract {self.s.opportunity_id} is {self.s.stage}")
 
+    @workflow.update
+    async def activated(self) -> str:
+        """Answers once activation is over, with the stage then (Active, NeedsAttention…).
+
+        `q2c start --from-salesforce --wait-activated` paces a migration by it: one call per
+        contract that the server answers when it completes, instead of polling.
+        """
+        await workflow.wait_condition(
+            lambda: self.s.activated or self.s.stage not in ("Validating", "Provisioning")
+        )
+        return self.s.stage
+
     @workflow.signal
     def usage(self, record: PendingUsage) -> None:
         if self._first_time(f"usage:{record.usage_id}"):

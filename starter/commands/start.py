@@ -8,9 +8,10 @@ workflow). `--from-salesforce "<SOQL WHERE clause>"` is the migration case: ever
 the clause selects, started with a concurrency limit behind a progress bar, then a summary of
 started / already running / refused; any refusal makes the exit code 1. With
 `--wait-activated` each of the `--concurrency` slots is held until its contract is activated
-(its stage past Provisioning), so a large book never has more contracts activating at once than
-the slots: started all at once, thousands of activations would outgrow the worker's sticky
-cache and be replayed from history over and over (docs/PERFORMANCE.md, book start-up).
+(the workflow's `activated` update answers), so a large book never has more contracts
+activating at once than the slots: started all at once, thousands of activations would
+outgrow the worker's sticky cache and be replayed from history over and over
+(docs/PERFORMANCE.md, book start-up).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from adapters.errors import BusinessError
@@ -38,12 +39,10 @@ from starter.commands.common import (
     operation_errors,
 )
 from starter.control import StartRefused, TemporalUnavailable, start_contract
-from workflows import search_attributes as sa
 
 FIELDS = "Id, Name, StageName, IsWon, Q2C_External_Id__c"
 SHOWN_REFUSALS = 20
 QUERY_ERRORS = frozenset({"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "MALFORMED_ID"})
-ACTIVATING = frozenset({"Validating", "Provisioning"})
 ACTIVATION_WAIT = 300.0  # seconds a slot waits for one contract's activation at most
 
 
@@ -84,29 +83,18 @@ async def wait_activated(client: Client, workflow_id: str, timeout: float) -> bo
     """Until the contract is activated (stage past Provisioning: Active, NeedsAttention…) or its
     run has closed; False when that did not happen within `timeout` seconds.
 
-    Reads the stage from the workflow's own description (not visibility), polling faster at
-    first: an activation takes well under a second on an idle stack.
+    One `activated` update, which the workflow answers when activation is over (the server
+    holds the call meanwhile): no polling, which on a book of thousands would load the server.
     """
     handle = client.get_workflow_handle(workflow_id)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    delay = 0.1
-    while True:
-        try:
-            async with asyncio.timeout(TIMEOUT):
-                description = await handle.describe()
-        except (RPCError, TimeoutError):
-            description = None
-        if description is not None:
-            if description.status != WorkflowExecutionStatus.RUNNING:
-                return True
-            stage = description.typed_search_attributes.get(sa.CONTRACT_STAGE)
-            if stage is not None and stage not in ACTIVATING:
-                return True
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(delay)
-        delay = min(1.0, delay * 1.5)
+    try:
+        async with asyncio.timeout(timeout):
+            await handle.execute_update("activated")
+    except TimeoutError:
+        return False
+    except (RPCError, WorkflowUpdateFailedError):
+        pass  # the run has closed meanwhile (or refused the update): nothing to wait for
+    return True
 
 
 async def _start_one(
