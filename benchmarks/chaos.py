@@ -106,9 +106,9 @@ class ChaosConfig:
     duplicate_rate: float = 0.10
     reorder: bool = True
     pay_rate: float = 0.3
-    max_months_back: int = 9
+    max_months_back: int = 6
     ledger_url: str | None = None  # default: a fresh schema in the PostgreSQL `test` database
-    settle_timeout: float = 1200.0
+    settle_timeout: float = 3600.0
     http_timeout: float = 5.0
     keep_dir: bool = False
     today: dt.date | None = None
@@ -121,6 +121,7 @@ class Figures:
     faults_injected: dict[str, dict[str, int]] = field(default_factory=dict)
     kills: int = 0
     worker_restarts: int = 0
+    worker_start_failures: int = 0
     server_restarts: int = 0
     server_down_seconds: float = 0.0
     webhooks_sent: int = 0
@@ -168,7 +169,8 @@ class Figures:
                 f"  {system:22} {', '.join(f'{k} {v}' for k, v in counts.items())}"
                 for system, counts in self.faults_injected.items()
             ),
-            f"worker kills (SIGKILL)   {self.kills}, restarts {self.worker_restarts}",
+            f"worker kills (SIGKILL)   {self.kills}, restarts {self.worker_restarts} "
+            f"({self.worker_start_failures} starts refused while Temporal was down)",
             f"Temporal restarts        {self.server_restarts} "
             f"(down {self.server_down_seconds:.1f}s, same SQLite file and port)",
             f"webhooks sent            {self.webhooks_sent}, "
@@ -442,11 +444,17 @@ class Harness:
             if stop.is_set():
                 break
             victim = self.rng.choice(self.stack.workers)
+            self.stack.resting.add(victim.name)
             if self.stack.kill(victim):
                 self.say(f"SIGKILL {victim.name}")
             await asyncio.sleep(self.rng.uniform(0.5, 3.0))
-            await self.stack.start_worker(victim)
-            self.stack.worker_restarts += 1
+            self.stack.resting.discard(victim.name)
+
+    async def supervisor(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.stack.supervise()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
 
     async def restart_server_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -490,6 +498,7 @@ class Harness:
                 waiting.discard(number)
 
         while waiting:
+            await self.stack.serving.wait()
             await asyncio.gather(*(look(n) for n in sorted(waiting)))
             if not waiting:
                 break
@@ -499,9 +508,6 @@ class Harness:
                     f"{self.config.settle_timeout:g}s: {sorted(waiting)[:10]}"
                 )
                 break
-            for worker in self.stack.workers:
-                if worker.process is not None and worker.process.poll() not in (None, -9):
-                    worker.check_alive()
             await asyncio.sleep(POLL_SECONDS)
         self.say(f"settled: {what}")
         return statuses
@@ -607,6 +613,7 @@ async def run_chaos(config: ChaosConfig, log: Log = print) -> Figures:
         chaos: list[asyncio.Task[Any]] = []
         if config.faults:
             await h.set_faults(True)
+        chaos.append(asyncio.create_task(h.supervisor(stop)))
         if config.kills:
             chaos.append(asyncio.create_task(h.kill_loop(stop)))
         try:
@@ -654,10 +661,12 @@ async def run_chaos(config: ChaosConfig, log: Log = print) -> Figures:
                     h.figures.problems.append(f"chaos task failed: {result!r}")
         await h.set_faults(False)
         await h.read_fault_counts()
-        for worker in stack.workers:
-            if not stack.alive(worker):
-                await stack.start_worker(worker)
-                stack.worker_restarts += 1
+        stack.resting.clear()
+        for _ in range(60):
+            await stack.supervise()
+            if all(stack.alive(w) for w in stack.workers):
+                break
+            await asyncio.sleep(1)
         paid = await h.paid_counts(book)
         h.figures.phases["payments"] = time.monotonic() - t
         t = time.monotonic()
@@ -666,6 +675,7 @@ async def run_chaos(config: ChaosConfig, log: Log = print) -> Figures:
         f = h.figures
         f.contracts = len(book)
         f.kills, f.worker_restarts = stack.kills, stack.worker_restarts
+        f.worker_start_failures = stack.worker_start_failures
         f.server_restarts = stack.server_restarts
         f.webhook_answers = dict(h.answers)
         if dt.datetime.now(dt.UTC).date() != today:
@@ -682,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-kills", action="store_true", help="no worker kills")
     parser.add_argument("--no-restart", action="store_true", help="no Temporal restart")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--months-back", type=int, default=9, help="oldest start, in months")
+    parser.add_argument("--months-back", type=int, default=6, help="oldest start, in months")
     parser.add_argument("--ledger-url", default=None, help="default: fresh PostgreSQL schema")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--keep-dir", action="store_true", help="keep logs and databases")

@@ -34,24 +34,41 @@ import httpx
 from sqlalchemy import create_engine, text
 from temporalio.client import Client
 
+from adapters import temporal_client
 from adapters.database import make_engine
-from adapters.settings import Settings
+from adapters.settings import ConfigError, Settings
 from benchmarks.stack import (
     POSTGRES_URL,
     ManagedProcess,
     StackError,
-    _connect,
     _wait_http,
     free_port,
     settings_env,
     wait_for_pollers,
 )
 from starter.devserver import dev_server_command
+from starter.simulate import quiet_runtime
 from starter.webhooks.server import WebhookServer
 
 REPO = Path(__file__).resolve().parents[1]
 READY_LINE = b"polling task queue"
 STARTUP_TIMEOUT = 60.0
+
+
+async def _connect_quietly(address: str, server: ManagedProcess) -> Client:
+    """A client whose core logs only errors: while the server restarts, every call it retries
+    would otherwise print a warning."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        server.check_alive()
+        try:
+            return await temporal_client.connect(
+                target_host=address, namespace="default", runtime=quiet_runtime()
+            )
+        except ConfigError:
+            if time.monotonic() > deadline:
+                raise StackError(f"the dev server did not answer on {address}") from None
+            await asyncio.sleep(0.2)
 
 
 @contextlib.contextmanager
@@ -86,8 +103,10 @@ class ChaosStack:
     http: httpx.AsyncClient
     kills: int = 0
     worker_restarts: int = 0
+    worker_start_failures: int = 0
     server_restarts: int = 0
-    events: list[str] = field(default_factory=list)
+    serving: asyncio.Event = field(default_factory=asyncio.Event)  # clear while restarting
+    resting: set[str] = field(default_factory=set)  # killed workers not to restart yet
 
     def alive(self, worker: ManagedProcess) -> bool:
         return worker.process is not None and worker.process.poll() is None
@@ -124,12 +143,29 @@ class ChaosStack:
         Returns the seconds it took until the server answered again.
         """
         began = time.monotonic()
-        await asyncio.to_thread(self.temporal.stop)
-        await asyncio.sleep(down_seconds)
-        self.temporal.start()
-        await _connect(self.urls["temporal"], self.temporal)
+        self.serving.clear()
+        try:
+            await asyncio.to_thread(self.temporal.stop)
+            await asyncio.sleep(down_seconds)
+            self.temporal.start()
+            await _connect_quietly(self.urls["temporal"], self.temporal)
+        finally:
+            self.serving.set()
         self.server_restarts += 1
         return time.monotonic() - began
+
+    async def supervise(self) -> None:
+        """What a process supervisor does: start every worker that is not running (a worker
+        that cannot reach Temporal at start-up exits with 2, and is started again later)."""
+        for worker in self.workers:
+            if self.alive(worker) or worker.name in self.resting:
+                continue
+            try:
+                await self.start_worker(worker)
+            except StackError:
+                self.worker_start_failures += 1
+            else:
+                self.worker_restarts += 1
 
     def check_alive(self) -> None:
         for process in (self.temporal, self.sandbox):
@@ -205,7 +241,7 @@ async def chaos_stack(
         for process in (temporal, sandbox):
             process.start()
             started.append(process)
-        client = await _connect(urls["temporal"], temporal)
+        client = await _connect_quietly(urls["temporal"], temporal)
         for system in ("salesforce", "billing", "erp"):
             await _wait_http(urls[system], sandbox)
         http = await exits.enter_async_context(
@@ -229,6 +265,7 @@ async def chaos_stack(
             receiver=receiver,
             http=http,
         )
+        stack.serving.set()
         for worker in pool:  # one after the other: each re-creates the ledger's triggers
             started.append(worker)
             await stack.start_worker(worker)
