@@ -508,7 +508,7 @@ class Harness:
                     f"{self.config.settle_timeout:g}s: {sorted(waiting)[:10]}"
                 )
                 break
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(max(POLL_SECONDS, len(book) / 20))
         self.say(f"settled: {what}")
         return statuses
 
@@ -619,7 +619,8 @@ async def run_chaos(config: ChaosConfig, log: Log = print) -> Figures:
         try:
             t = time.monotonic()
             if config.restart_server:
-                chaos.append(asyncio.create_task(h.restart_server_after(h.rng.uniform(5.0, 20.0))))
+                delay = h.rng.uniform(5.0, 20.0 + len(book) / 4)
+                chaos.append(asyncio.create_task(h.restart_server_after(delay)))
             await h.close_won(book)
             h.say(f"closed-won: {len(book)} webhooks sent")
             await h.settle(
