@@ -54,6 +54,21 @@ def book_scenarios(prefix: str, contracts: int, today: dt.date) -> list[dict[str
     ]
 
 
+SEED_CHUNK = 250
+
+
+async def seed_book(stack: Stack, scenarios: list[dict[str, Any]]) -> None:
+    """Book the scenarios: the first through `stack.book` (which maps the product to billing
+    and the ERP), the rest in chunks, each one sandbox transaction (`{"scenarios": [...]}`)."""
+    await stack.book(scenarios[:1])
+    for i in range(1, len(scenarios), SEED_CHUNK):
+        chunk = scenarios[i : i + SEED_CHUNK]
+        answer = await stack.admin(
+            "salesforce", "POST", "seed", {"scenarios": chunk, "amendments": False}
+        )
+        assert len(answer["opportunity_ids"]) == len(chunk), answer
+
+
 async def _count(client: Client, query: str) -> int:
     return (await client.count_workflows(query)).count
 
@@ -211,7 +226,7 @@ async def run(
     today = dt.datetime.now(dt.UTC).date()
     scenarios = book_scenarios(prefix, contracts, today)
     began = time.monotonic()
-    await stack.book(scenarios, concurrency=8)
+    await seed_book(stack, scenarios)
     seed_seconds = time.monotonic() - began
 
     client = stack.client

@@ -30,6 +30,11 @@ def seed(store: SalesforceStore, data: Any) -> dict[str, Any]:
     with store.transaction() as session:
         if isinstance(data, dict) and "scenario" in data:
             return load_scenario(store, session, data["scenario"], data.get("amendments", True))
+        if isinstance(data, dict) and isinstance(data.get("scenarios"), list):
+            # Many scenarios in one transaction (a benchmark's book of thousands).
+            amendments = data.get("amendments", True)
+            booked = [load_scenario(store, session, s, amendments) for s in data["scenarios"]]
+            return {"opportunity_ids": [b["opportunity_id"] for b in booked]}
         if data is not None and not isinstance(data, dict):
             raise SeedError("expected an object mapping object names to lists of records")
         refs: dict[str, str] = {}

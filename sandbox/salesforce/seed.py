@@ -6,7 +6,7 @@ The body maps object names to records, loaded in the order given, in one transac
 A string `@ref` names the record seeded with that `referenceId` (`@standardPricebook` is the
 org's standard price book). A record whose attributes name an `externalIdField` is upserted
 by it, so seeding twice does not duplicate. A `{"scenario": {...}}` body loads a DESIGN.md §6
-scenario instead (see `scenario.py`).
+scenario instead (see `scenario.py`), `{"scenarios": [...]}` many in one transaction.
 """
 
 from __future__ import annotations
