@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -46,6 +47,7 @@ CONTRACT_PREFIX = "contract-"
 BASIS_QUERY = "reconciliation_basis"
 RECONCILED_SIGNAL = "reconciled"
 QUERY_TIMEOUT = dt.timedelta(seconds=30)
+RECON_STATUS = "ReconStatus"  # workflows/search_attributes.py RECON_STATUS
 # Closed contracts stay in the daily run this long (a last month of checks after they end):
 # querying a closed workflow replays its whole history on a worker.
 CLOSED_WITHIN = dt.timedelta(days=35)
@@ -168,6 +170,7 @@ class ReconciliationActivities:
         self.erp = erp
         self._client = client
         self._accounts: dict[str, str] = {}
+        self._recon_status_known = False
 
     # -- which contracts -------------------------------------------------------------------
 
@@ -192,14 +195,42 @@ class ReconciliationActivities:
     @activity.defn(name="reconcile_contracts")
     async def reconcile_batch(self, request: ReconcileBatch) -> list[ContractReconciliation]:
         client = self._client()
+        notify = request.notify and await self._recon_status_registered(client)
         results: list[ContractReconciliation] = []
         for workflow_id in request.workflow_ids:
             result = await self.reconcile_one(client, workflow_id, request.as_of)
             results.append(result)
             activity.heartbeat(workflow_id)
-            if request.notify and result.status != "Skipped":
+            if notify and result.status != "Skipped":
                 await self._notify(client, request.run_id, result)
         return results
+
+    async def _recon_status_registered(self, client: Client) -> bool:
+        """Whether the namespace has the `ReconStatus` search attribute.
+
+        A contract upserting an attribute the namespace lacks fails its workflow task again and
+        again, so contracts are only signalled once the attribute is known to exist.
+        """
+        if self._recon_status_known:
+            return True
+        try:
+            listed = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=client.namespace),
+                retry=True,
+                timeout=QUERY_TIMEOUT,
+            )
+        except RPCError as exc:
+            activity.logger.warning("cannot list search attributes (%s): ReconStatus not set", exc)
+            return False
+        self._recon_status_known = RECON_STATUS in listed.custom_attributes
+        if not self._recon_status_known:
+            activity.logger.warning(
+                "search attribute %s is not registered in namespace %s: contracts are not "
+                "marked (register it: deploy/temporal/register-search-attributes.sh)",
+                RECON_STATUS,
+                client.namespace,
+            )
+        return self._recon_status_known
 
     async def reconcile_one(
         self, client: Client, workflow_id: str, as_of: dt.date

@@ -5,6 +5,8 @@ the contract workflow): one contract's trouble never fails the whole run.
 - Billing refuses a read: that contract is `Skipped` with the reason; the run goes on.
 - A vendor is down: the activity fails retryably (Temporal tries the batch again).
 - The contract workflow does not answer its query: `Skipped`.
+- A namespace without the `ReconStatus` search attribute: contracts are not signalled (their
+  upsert would fail their workflow task again and again).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any, cast
 import pytest
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
-from activities.reconciliation import ReconciliationActivities
+from activities.reconciliation import ReconcileBatch, ReconciliationActivities
 from adapters.errors import BusinessError, NotFoundError, TransientError
 from domain.reconciliation import ReconciliationBasis
 from tests.reconciliation.books import WORKFLOW, books_of
@@ -116,3 +119,49 @@ async def test_a_workflow_that_does_not_answer_is_skipped() -> None:
     pending = basis().model_copy(update={"contract": None, "stage": "Validating"})
     result = await acts.reconcile_one(cast(Client, FakeClient(pending)), WORKFLOW, AS_OF)
     assert result.status == "Skipped" and "not activated" in result.note
+
+
+@dataclass
+class Listed:
+    custom_attributes: dict[str, int]
+
+
+@dataclass
+class FakeOperator:
+    attributes: dict[str, int]
+
+    async def list_search_attributes(self, *_: Any, **__: Any) -> Listed:
+        return Listed(self.attributes)
+
+
+@dataclass
+class SignalledClient(FakeClient):
+    operator_service: FakeOperator = field(default_factory=lambda: FakeOperator({}))
+    namespace: str = "default"
+    signals: list[str] = field(default_factory=list)
+
+    def get_workflow_handle(self, workflow_id: str) -> Any:
+        client = self
+
+        class Handle(FakeHandle):
+            async def signal(self, name: str, arg: Any) -> None:
+                client.signals.append(f"{name}:{arg.status}")
+
+        return Handle(self.basis)
+
+
+async def test_contracts_are_marked_only_where_recon_status_is_registered() -> None:
+    gone = NotFoundError("salesforce", "no Opportunity OPP", code="NOT_FOUND")
+    request = ReconcileBatch(run_id="r", as_of=AS_OF, workflow_ids=[WORKFLOW])
+    for attributes, expected in (({}, []), ({"ReconStatus": 2}, ["reconciled:Mismatch"])):
+        fake = SignalledClient(basis(), FakeOperator(attributes))
+        acts = ReconciliationActivities(
+            store=cast(Any, None),
+            salesforce=cast(Any, FakeSalesforce(gone)),
+            billing=cast(Any, FakeBilling()),
+            erp=cast(Any, FakeErp()),
+            client=lambda fake=fake: cast(Client, fake),  # type: ignore[misc]
+        )
+        (result,) = await ActivityEnvironment().run(acts.reconcile_batch, request)
+        assert result.status == "Mismatch"
+        assert fake.signals == expected  # no upsert a namespace would refuse
