@@ -53,6 +53,7 @@ from starter.demo_book import CATALOG
 from starter.webhooks import signature
 from workflows.contract import ContractWorkflow, workflow_id_for
 from workflows.contract_models import ContractStatus, PendingUsage
+from workflows.reconciliation import reconcile_contracts
 
 SYSTEMS = ("salesforce", "billing", "erp")
 SEND_CONCURRENCY = 8
@@ -143,6 +144,9 @@ class Figures:
     unbalanced: int = 0
     drafts: int = 0
     reconciliation_breaks: int = 0
+    reconciled: int = 0
+    reconciliation_mismatches: int = 0
+    reconciliation_skipped: int = 0
     phases: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -185,7 +189,9 @@ class Figures:
             f"unexpected / mismatched  {self.unexpected} / {self.mismatched}",
             f"unbalanced journals      {self.unbalanced}",
             f"draft invoices left      {self.drafts}",
-            f"reconciliation breaks    {self.reconciliation_breaks}",
+            f"reconciliation breaks    {self.reconciliation_breaks} (harness three-way check)",
+            f"ReconciliationWorkflow   {self.reconciled} contracts, "
+            f"{self.reconciliation_mismatches} mismatches, {self.reconciliation_skipped} skipped",
             f"stage mismatches         {self.stage_mismatches}",
             f"workflows failed         {self.workflows_failed}",
             "phases                   "
@@ -551,6 +557,7 @@ class Harness:
             ):
                 f.workflows_failed += 1
                 f.problems.append(f"{execution.id}: {execution.status}")
+        await self.reconcile(book)
         records = await read_back(self.stack.settings, [c.number for c in book])
         total = Findings()
         for contract in book:
@@ -577,6 +584,27 @@ class Harness:
         f.unbalanced, f.drafts = total.unbalanced, total.drafts
         f.reconciliation_breaks = total.reconciliation_breaks
         f.problems += total.problems
+
+    async def reconcile(self, book: list[ChaosContract]) -> None:
+        """q2c's own ReconciliationWorkflow over the book's contracts, as of today."""
+        f = self.figures
+        report = await reconcile_contracts(
+            self.stack.client,
+            task_queue=self.stack.settings.task_queue,
+            contract_ids=[self.workflow_id(c.number) for c in book],
+            as_of=self.today,
+            notify=False,
+        )
+        f.reconciled = report.compared
+        f.reconciliation_mismatches = report.mismatches
+        f.reconciliation_skipped = len(report.skipped)
+        for contract, difference in report.differences:
+            f.problems.append(
+                f"{contract.contract_id}: ReconciliationWorkflow: {difference.kind} "
+                f"expected {difference.expected}, actual {difference.actual} {difference.detail}"
+            )
+        for contract in report.skipped:
+            f.problems.append(f"{contract.contract_id}: not reconciled: {contract.note}")
 
     @staticmethod
     def _journals(wants: dict[str, Expected], paid: dict[str, int], c: ChaosContract) -> int:
