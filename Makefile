@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench dev clean
+.PHONY: demo test lint bench chaos dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(STAMP)
 # Every benchmark of docs/PERFORMANCE.md (< 15 min); BENCH_ARGS=--quick for a smoke run.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
+
+# 200 contracts under faults, worker kills and a Temporal restart (docs/RELIABILITY.md).
+chaos: $(STAMP)
+	bash scripts/ensure_postgres.sh
+	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .q2c .pytest_cache .mypy_cache .ruff_cache

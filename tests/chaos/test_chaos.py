@@ -7,7 +7,8 @@ once on its SQLite file; webhooks are delivered twice and out of order. The asse
 about money, not time: every contract in the stage its scenario implies and no workflow
 failed; billing and the ERP hold exactly what the domain engine says (no duplicate, nothing
 missing, nothing else); every journal balances; the systems reconcile. Seeded, so a failure
-can be run again with `python -m benchmarks.chaos --contracts 30 --seed 8 --months-back 6`.
+can be run again with `python -m benchmarks.chaos --contracts 30 --seed 8 --months-back 4`
+(which kills more often).
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ SEED = 8
 
 
 def test_chaos_run_loses_and_duplicates_no_money(postgres_url: str) -> None:
-    config = ChaosConfig(contracts=30, seed=SEED, max_months_back=6, ledger_url=postgres_url)
+    config = ChaosConfig(
+        contracts=30,
+        seed=SEED,
+        max_months_back=4,
+        kill_every=(15.0, 30.0),
+        ledger_url=postgres_url,
+    )
     figures = asyncio.run(run_chaos(config))
     print("\n".join(figures.lines()))
     assert figures.problems == [], "\n".join(figures.problems[:30])
