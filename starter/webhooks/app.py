@@ -66,6 +66,8 @@ def _json_body(body: bytes) -> Any:
         raise BadRequest(f"body is not JSON: {exc}") from None
     except RecursionError:
         raise BadRequest("body is not JSON q2c reads: nested too deeply") from None
+    except ValueError:  # an integer of more digits than Python converts (4300)
+        raise BadRequest("body is not JSON q2c reads: a number has too many digits") from None
 
 
 _ERRORS: dict[int, str] = {
@@ -187,6 +189,8 @@ def create_app(receiver: Receiver) -> FastAPI:
         header = request.headers.get(STRIPE_SIGNATURE)
         if not header:
             raise signature.SignatureError(f"{STRIPE_SIGNATURE} header missing")
+        if not header.isascii():  # Stripe's comparison refuses it, as a body error
+            raise signature.SignatureError(f"{STRIPE_SIGNATURE}: not a Stripe signature")
         try:
             event = receiver.billing.parse_webhook(body, header)
         except InvalidWebhookError as exc:

@@ -225,3 +225,96 @@ def test_a_replay_within_the_tolerance_has_one_effect(rig: Rig, route: str, even
     else:  # hypothesis replays an id it has already sent: a duplicate from the first
         assert statuses == [200, 200, 200]
         assert calls == []
+
+
+# -- signed junk -----------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["opportunity.closed_won", "invoice.paid", "event", "invoice", "006A"]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["id", "type", "object", "data", "created", "metadata", "q2c_key"])
+            | st.text(max_size=6),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=12,
+)
+SIGNED_JUNK = st.one_of(
+    JSON_VALUES.map(lambda value: json.dumps(value).encode()),
+    st.binary(max_size=64),
+    st.integers(min_value=1, max_value=200_000).map(lambda n: b"[" * n + b"]" * n),
+    st.sampled_from(
+        [
+            b'{"id": "e", "type": "opportunity.closed_won", "opportunity_id": '
+            + b"9" * 5000
+            + b"}",
+            b'{"id": 1e999999999, "object": "event", "type": "invoice.paid", "data": {}}',
+            b'{"id": "\\ud800", "type": "opportunity.closed_won", "opportunity_id": "006A"}',
+            b'{"id": "e", "object": "event", "type": "invoice.paid", "created": 1e300,'
+            b' "data": {"object": {"object": "invoice", "id": "in_1"}}}',
+        ]
+    ),
+)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None, database=None)
+@given(route=st.sampled_from(["salesforce", "billing"]), raw=SIGNED_JUNK)
+def test_signed_junk_is_a_4xx_and_reaches_nothing(rig: Rig, route: str, raw: bytes) -> None:
+    """A body that is no event, however it is broken, signed with the right secret (a sender's
+    bug, or a leaked secret): a 4xx or an ignored 200, never a 5xx, nothing started."""
+    before = len(rig.client.calls)
+    response = post(rig, route, raw, signed_headers(rig, route, raw))
+    assert response.headers["content-type"] == "application/json"
+    answer = response.json()  # a well-formed answer, whatever the body held
+    calls = _new_calls(rig, before)
+    if response.status_code == 202:  # junk that happens to be a valid event
+        assert len(calls) == 1
+        return
+    assert response.status_code in {200, 400, 422}, response.text
+    assert calls == []
+    if response.status_code == 200:
+        assert answer["status"] in {"ignored", "duplicate"}
+
+
+# -- forged signature headers ----------------------------------------------------------------
+
+LATIN1 = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=40,
+)
+TIMESTAMPS = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.integers(min_value=300, max_value=4000).map(lambda n: "9" * n),  # floats overflow
+    st.just(str(int(time.time()))),
+    LATIN1,
+)
+DIGESTS = st.one_of(st.text(alphabet="0123456789abcdef", min_size=64, max_size=64), LATIN1)
+FORGED = st.one_of(
+    LATIN1,
+    st.lists(
+        st.tuples(st.sampled_from(["t", "v1", "v0", "T", " t", "t "]), TIMESTAMPS | DIGESTS),
+        max_size=5,
+    ).map(lambda parts: ",".join(f"{key}={value}" for key, value in parts)),
+    st.tuples(TIMESTAMPS, DIGESTS).map(lambda tv: f"t={tv[0]},v1={tv[1]}"),
+)
+
+
+@settings(max_examples=80, derandomize=True, deadline=None, database=None)
+@given(route=st.sampled_from(["salesforce", "billing"]), header=FORGED)
+def test_a_forged_signature_header_is_401_and_reaches_nothing(
+    rig: Rig, route: str, header: str
+) -> None:
+    body = _salesforce_event("forged") if route == "salesforce" else _billing_event("forged")
+    name = signature.HEADER if route == "salesforce" else STRIPE_SIGNATURE
+    before = len(rig.client.calls)
+    response = post(rig, route, body, [(name.encode(), header.encode("latin-1"))])
+    assert response.status_code == 401, response.text
+    assert _new_calls(rig, before) == []
