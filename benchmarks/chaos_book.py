@@ -15,6 +15,7 @@ messages until that holds. Everything is drawn from `random.Random(f"{seed}:{n}"
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import random
@@ -218,34 +219,46 @@ def _compositions(items: Sequence[Message]) -> Iterator[list[list[Message]]]:
         yield groups
 
 
-def _parsed(raw_contract: ChaosContract, messages: Sequence[Message], today: dt.date) -> Any:
-    amendments = [
-        Amendment.model_validate({**m.amendment, "received_on": today})
-        for m in messages
-        if m.amendment is not None
-    ]
-    usage = [
-        UsageRecord.model_validate(m.usage)  # the id is kept: the workflow keeps it too
-        for m in messages
-        if m.usage is not None
-    ]
-    return amendments, usage
+def _rewrites(schedule: Schedule, posted: dict[str, BillingDocument]) -> bool:
+    """Whether the schedule drops or changes a document already issued."""
+    planned = {d.key: d for d in schedule.documents()}
+    for key, doc in posted.items():
+        now = planned.get(key)
+        if now is None or (now.kind, now.date, now.total) != (doc.kind, doc.date, doc.total):
+            return True
+    return False
 
 
 def _post_in_groups(
     contract: ChaosContract, groups: Sequence[Sequence[Message]], today: dt.date
 ) -> tuple[dict[str, BillingDocument], dict[str, JournalEntry], Schedule]:
-    """What the workflow posts when activation catches up, then each group arrives at once."""
+    """What the workflow posts when activation catches up, then each group arrives at once.
+
+    As ContractWorkflow takes them: a group's amendments one by one in arrival order (each
+    received today, or tomorrow when it would change a document already issued), then its
+    usage, then one posting of the difference.
+    """
     base = contract.scenario(with_messages=False).contract
     schedule = build_schedule(base)
     plan = posting_difference(schedule, {}, {}, today)
     documents = {d.key: d for d in plan.documents}
     journals = {j.key: j for j in plan.journals}
-    seen: list[Message] = []
+    accepted: list[Amendment] = []
+    usage: list[UsageRecord] = []
     for group in groups:
-        seen += group
-        amendments, usage = _parsed(contract, seen, today)
-        schedule = build_schedule(base, amendments, usage)
+        for message in group:
+            if message.amendment is None:
+                continue
+            amendment = Amendment.model_validate({**message.amendment, "received_on": today})
+            others = [a for a in accepted if a.id != amendment.id]
+            if _rewrites(build_schedule(base, [*others, amendment], usage), documents):
+                later = amendment.model_copy(update={"received_on": today + dt.timedelta(days=1)})
+                with contextlib.suppress(InputError):
+                    build_schedule(base, [*others, later], usage)
+                    amendment = later
+            accepted = [*others, amendment]
+        usage += [UsageRecord.model_validate(m.usage) for m in group if m.usage is not None]
+        schedule = build_schedule(base, accepted, usage)
         if schedule.attention:
             raise InputError(f"refused: {schedule.attention[0].detail}")
         plan = posting_difference(schedule, documents, journals, today)

@@ -257,8 +257,10 @@ class Schedule:
             if max(a.effective_date, a.received_on) <= as_of:
                 return "NeedsAttention", a.reason
         d = as_of.toordinal()
-        if self.cancellation is not None and max(self.cancellation) <= d:
-            return "Cancelled", None
+        if self.cancellation is not None:
+            # Received later than it takes effect: the contract runs until it is received
+            # (its term cannot have ended by then, or the cancellation would be refused).
+            return ("Cancelled" if max(self.cancellation) <= d else "Active"), None
         if d > self.terms.last:
             return "Expired", None
         return "Active", None

@@ -68,6 +68,10 @@ T = TypeVar("T")
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 CONTINUE_AS_NEW_EVENTS = 5000
+# Patch: an amendment received after today's documents were issued, which it would change or
+# drop, is taken as received tomorrow (found by the chaos run: a back-dated cancellation left
+# the invoice of a period starting that day issued and never credited).
+AFTER_TODAYS_BILLING = "amendment-after-todays-billing"
 SALESFORCE, BILLING, ERP = "salesforce", "billing", "erp"
 # Errors reading an amendment that no retry can cure (no such record, another contract's):
 # the amendment is refused with the reason instead of parking the whole contract on it.
@@ -387,6 +391,19 @@ class ContractWorkflow:
             self.s.refused_amendments[amendment.id] = f"invalid_amendment: {exc}"
             self._outcome(amendment.id, accepted=False, message=str(exc))
             return
+        if (
+            received.received_on == today
+            and self._rewrites_issued(schedule)
+            and workflow.patched(AFTER_TODAYS_BILLING)
+        ):
+            # Today's documents went out before the amendment came: received today, it would
+            # apply before them (DESIGN.md §5, order of events on one day), and a cancellation
+            # would leave today's invoice issued but in no schedule, never credited. Taken as
+            # received tomorrow, it credits or re-bills them on its own document then.
+            later = amendment.model_copy(update={"received_on": today + timedelta(days=1)})
+            with contextlib.suppress(InputError):  # e.g. the term ends today: as before
+                schedule = self._build([*others, later], self.s.usage)
+                received = later
         self.s.amendments = [*others, received]
         refused = next((a for a in schedule.attention if a.amendment_id == amendment.id), None)
         if refused is not None:
@@ -398,6 +415,19 @@ class ContractWorkflow:
             (a.kind for a in schedule.amendments if a.amendment_id == amendment.id), None
         )
         self._outcome(amendment.id, accepted=True, treatment=treatment)
+
+    def _rewrites_issued(self, schedule: Schedule) -> bool:
+        """Whether the schedule drops or changes a document billing has already issued."""
+        planned = {d.key: d for d in schedule.documents()}
+        for posted in self.s.posted_documents.values():
+            doc = planned.get(posted.key)
+            if doc is None or (doc.kind, doc.date, doc.total) != (
+                posted.kind,
+                posted.date,
+                posted.total,
+            ):
+                return True
+        return False
 
     def _outcome(
         self, amendment_id: str, *, accepted: bool, treatment: str | None = None, message: str = ""
