@@ -7,8 +7,10 @@ import signal
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import ArgumentError
 
 from adapters.settings import Settings, get_settings
+from domain.errors import InputError
 from sandbox.context import SandboxContext
 from sandbox.faults import injector_from_json
 from sandbox.server import SandboxServer, SandboxStartError
@@ -71,7 +73,10 @@ def sandbox(
     settings = get_settings().model_copy(
         update={k: v for k, v in overrides.items() if v is not None}
     )
-    ctx = SandboxContext.from_settings(settings)
+    try:
+        ctx = SandboxContext.from_settings(settings)
+    except ArgumentError as exc:  # not a database URL SQLAlchemy knows
+        raise InputError(f"--database-url / Q2C_SANDBOX_DATABASE_URL: {exc}") from None
     if injector is not None:
         ctx.injector = injector
     asyncio.run(_serve(settings, ctx))

@@ -321,6 +321,8 @@ def test_a_reference_that_is_no_contract_is_exit_2_before_connecting(
         (["webhook", "--host", "256.1.1.1", "--port", "0"], "not an address"),
         (["webhook", "--host", "a\x00b", "--port", "0"], "not an address"),
         (["webhook", "--host", "x" * 300, "--port", "0"], "not an address"),
+        (["sandbox", "--database-url", "junk://x"], "--database-url"),
+        (["sandbox", "--faults", "{bad"], "--faults"),
     ],
     ids=[
         "feb-30",
@@ -331,6 +333,8 @@ def test_a_reference_that_is_no_contract_is_exit_2_before_connecting(
         "host-256",
         "host-nul",
         "host-long",
+        "sandbox-url",
+        "sandbox-faults",
     ],
 )
 def test_bad_options_are_exit_2(args: list[str], expected: str) -> None:
