@@ -89,6 +89,13 @@ def contract_ref(ref: str | None) -> str | None:
     return ref
 
 
+def contract_refs(refs: list[str] | None) -> list[str] | None:
+    """`contract_ref` for a repeatable option."""
+    for ref in refs or ():
+        contract_ref(ref)
+    return refs
+
+
 async def resolve(client: Client, ref: str) -> Contract:
     """The handle of the contract `ref` names (see the module docstring)."""
     contract_ref(ref)

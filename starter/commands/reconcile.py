@@ -31,7 +31,14 @@ from adapters.settings import Settings, get_settings
 from domain.errors import InputError
 from domain.reconciliation import ReconciliationReport
 from starter.app import OperationFailed, app, console
-from starter.commands.common import TIMEOUT, connect, operation_errors, resolve, ui_base
+from starter.commands.common import (
+    TIMEOUT,
+    connect,
+    contract_refs,
+    operation_errors,
+    resolve,
+    ui_base,
+)
 from starter.control import temporal_call
 from workflows.reconciliation import (
     SCHEDULE_ID,
@@ -194,6 +201,7 @@ def reconcile(
             metavar="ID",
             help="Only this contract (opportunity Id, workflow id or contract number; "
             "repeatable). Default: every contract.",
+            callback=contract_refs,
         ),
     ] = None,
     as_of: Annotated[
