@@ -8,7 +8,10 @@ and ones that break it):
   never a 5xx nor a 401, a schema-valid event is accepted (2xx), and an accepted event reached
   Temporal exactly once (a redelivered id reaches it no more).
 Then hypothesis on its own: a correctly signed request whose timestamp lies outside the
-tolerance is refused 401 and reaches nothing; within it, a replay is a 200 duplicate.
+tolerance is refused 401 and reaches nothing; within it, a replay is a 200 duplicate; signed
+junk (any JSON, raw bytes, deep nesting, huge numbers, surrogates) is a 4xx or an ignored 200;
+a forged signature header (junk or huge `t=`, non-hex or non-ASCII `v1=`) is 401.
+Temporal is a `RecordingClient` (conftest.py): the assertions count its starts and signals.
 """
 
 from __future__ import annotations
