@@ -23,7 +23,11 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError
 
 from adapters.errors import BusinessError
@@ -85,16 +89,24 @@ async def wait_activated(client: Client, workflow_id: str, timeout: float) -> bo
 
     One `activated` update, which the workflow answers when activation is over (the server
     holds the call meanwhile): no polling, which on a book of thousands would load the server.
+    A busy server gives up waiting for the workflow to take the update after a while; the
+    update is then sent again (a repeated one answers the same).
     """
     handle = client.get_workflow_handle(workflow_id)
-    try:
-        async with asyncio.timeout(timeout):
-            await handle.execute_update("activated")
-    except TimeoutError:
-        return False
-    except (RPCError, WorkflowUpdateFailedError):
-        pass  # the run has closed meanwhile (or refused the update): nothing to wait for
-    return True
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        try:
+            async with asyncio.timeout(remaining):
+                await handle.execute_update("activated")
+            return True
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            continue  # the loop checks the deadline
+        except (RPCError, WorkflowUpdateFailedError):
+            return True  # the run has closed meanwhile: nothing to wait for
 
 
 async def _start_one(
