@@ -200,10 +200,11 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as exc:
+    except (OSError, ValueError, TypeError, UnicodeError) as exc:  # NUL, over-long label…
         sock.close()
         raise CodecServerStartError(
-            f"codec server: cannot listen on {host}:{port}: {exc.strerror or exc} "
+            f"codec server: cannot listen on {host!r}:{port}: "
+            f"{getattr(exc, 'strerror', None) or exc} "
             "(set Q2C_CODEC_SERVER_HOST / Q2C_CODEC_SERVER_PORT or --host/--port; port 0 = any)"
         ) from None
     sock.listen(128)
