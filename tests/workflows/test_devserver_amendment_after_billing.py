@@ -5,7 +5,9 @@ Received that day, the domain applies the cancellation before the day's billing 
 so the schedule had no invoice for the period while billing held one that nothing would ever
 credit: the customer was billed for a month after the cancellation. The workflow now takes
 such a message as received the next day: today's invoice stays in the schedule and tomorrow's
-credit note covers it with the days not served before it (`workflow.patched`).
+credit note covers it with the days not served before it (`workflow.patched`). (That credit is
+larger than either invoice, so billing, which credits one invoice per note, refuses it and the
+contract parks `credit_exceeds_invoice` tomorrow: owed money made visible, docs/RELIABILITY.md.)
 """
 
 from __future__ import annotations
