@@ -7,7 +7,7 @@ activities in the same shape, read from the history of a q2c contract activated 
 both on the same dev server, with workers of the same settings, each in its own process.
 Goal: q2c ≥ 0.8 of the bare engine's contracts per second.
 
-    .venv/bin/python -m benchmarks.activation [--contracts 200] [--rounds 1]
+    .venv/bin/python -m benchmarks.activation [--contracts 100] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _cpu(stack: Stack) -> tuple[float, float, float]:
     )
 
 
-async def run(stack: Stack, contracts: int = 200, rounds: int = 1) -> Figures:
+async def run(stack: Stack, contracts: int = 100, rounds: int = 2) -> Figures:
     """Activate `contracts` q2c contracts and as many bare workflows, `rounds` times each
     (alternating, bare first); the best round of each is kept."""
     if stack.bare_worker is None:
@@ -154,7 +154,7 @@ async def run(stack: Stack, contracts: int = 200, rounds: int = 1) -> Figures:
 
 
 def main() -> None:
-    cli(run, __doc__, {"contracts": 200, "rounds": 1}, bare=True)
+    cli(run, __doc__, {"contracts": 100, "rounds": 2}, bare=True)
 
 
 if __name__ == "__main__":
