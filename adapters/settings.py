@@ -45,7 +45,9 @@ class Settings(BaseSettings):
         100, ge=2, description="Workflow tasks one worker process runs at once."
     )
     worker_sticky_cache_size: int = Field(
-        1000, ge=0, description="Workflows kept in memory (sticky cache); 0 disables it."
+        500,
+        ge=0,
+        description="Workflows kept in memory (sticky cache); 0 disables it. ~0.16 MB each.",
     )
     worker_workflow_task_pollers: int = Field(
         5, ge=2, description="Concurrent long polls for workflow tasks."
