@@ -101,7 +101,7 @@ def _history(years: int, amendments: int) -> tuple[dict[str, Any], list[Row]]:
         Row(
             "history",
             f"largest single run of a {years}-year contract (events)",
-            f"{largest:,} ({figures['runs']} runs)",
+            f"{largest:,} ({figures['runs']} run{'s' if figures['runs'] != 1 else ''})",
             f"≤ {bound:,} (continue-as-new)",
             largest <= bound,
         ),
