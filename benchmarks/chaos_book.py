@@ -15,7 +15,6 @@ messages until that holds. Everything is drawn from `random.Random(f"{seed}:{n}"
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import random
@@ -235,8 +234,8 @@ def _post_in_groups(
     """What the workflow posts when activation catches up, then each group arrives at once.
 
     As ContractWorkflow takes them: a group's amendments one by one in arrival order (each
-    received today, or tomorrow when it would change a document already issued), then its
-    usage, then one posting of the difference.
+    received today, or left for tomorrow when it would change a document already issued), then
+    its usage, then one posting of the difference.
     """
     base = contract.scenario(with_messages=False).contract
     schedule = build_schedule(base)
@@ -252,10 +251,7 @@ def _post_in_groups(
             amendment = Amendment.model_validate({**message.amendment, "received_on": today})
             others = [a for a in accepted if a.id != amendment.id]
             if _rewrites(build_schedule(base, [*others, amendment], usage), documents):
-                later = amendment.model_copy(update={"received_on": today + dt.timedelta(days=1)})
-                with contextlib.suppress(InputError):
-                    build_schedule(base, [*others, later], usage)
-                    amendment = later
+                continue  # taken tomorrow, after this run's business day
             accepted = [*others, amendment]
         usage += [UsageRecord.model_validate(m.usage) for m in group if m.usage is not None]
         schedule = build_schedule(base, accepted, usage)

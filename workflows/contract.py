@@ -68,9 +68,9 @@ T = TypeVar("T")
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 CONTINUE_AS_NEW_EVENTS = 5000
-# Patch: an amendment received after today's documents were issued, which it would change or
-# drop, is taken as received tomorrow (found by the chaos run: a back-dated cancellation left
-# the invoice of a period starting that day issued and never credited).
+# Patch: an amendment that comes after today's documents were issued, which it would change or
+# drop, is taken tomorrow, as received then (found by the chaos run: a back-dated cancellation
+# left the invoice of a period starting that day issued and never credited).
 AFTER_TODAYS_BILLING = "amendment-after-todays-billing"
 SALESFORCE, BILLING, ERP = "salesforce", "billing", "erp"
 # Errors reading an amendment that no retry can cure (no such record, another contract's):
@@ -341,6 +341,10 @@ class ContractWorkflow:
         if self._retry_requested:
             self._retry_requested = False
             self._reread_refused()
+        if self.s.deferred_amendments and self.s.deferred_on != self._today():
+            deferred, self.s.deferred_amendments = self.s.deferred_amendments, []
+            for amendment in deferred:
+                self._apply_amendment(amendment)
         if self.s.pending_amendments or self.s.pending_cancels:
             self._set_stage("Amending")
         while self.s.pending_amendments:
@@ -398,12 +402,12 @@ class ContractWorkflow:
         ):
             # Today's documents went out before the amendment came: received today, it would
             # apply before them (DESIGN.md §5, order of events on one day), and a cancellation
-            # would leave today's invoice issued but in no schedule, never credited. Taken as
-            # received tomorrow, it credits or re-bills them on its own document then.
-            later = amendment.model_copy(update={"received_on": today + timedelta(days=1)})
-            with contextlib.suppress(InputError):  # e.g. the term ends today: as before
-                schedule = self._build([*others, later], self.s.usage)
-                received = later
+            # would leave today's invoice issued but in no schedule, never credited. It is
+            # taken tomorrow instead, as received then: its document credits or re-bills what
+            # went out today.
+            self.s.deferred_amendments.append(amendment)
+            self.s.deferred_on = today
+            return
         self.s.amendments = [*others, received]
         refused = next((a for a in schedule.attention if a.amendment_id == amendment.id), None)
         if refused is not None:
@@ -502,6 +506,9 @@ class ContractWorkflow:
             await self._post_journal(entry)
         self.s.processed_through = today
         self._next_due = next_due_date(schedule, today)
+        if self.s.deferred_amendments:  # taken tomorrow
+            tomorrow = today + timedelta(days=1)
+            self._next_due = min(self._next_due or tomorrow, tomorrow)
         self._set_stage(self._steady_stage())
         self._publish()
         written = f"{self.s.stage}:{self.s.attention_reason or ''}"

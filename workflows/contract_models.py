@@ -117,6 +117,12 @@ class ContractState(BaseModel):
     pending_usage: list[PendingUsage] = Field(default_factory=list)
     pending_payments: list[PaymentNotice] = Field(default_factory=list)
     pending_cancels: list[CancelRequest] = Field(default_factory=list)
+    deferred_amendments: list[Amendment] = Field(
+        default_factory=list,
+        description="Amendments that came after today's documents went out, which they would "
+        "change: taken on the next business day (patch amendment-after-todays-billing).",
+    )
+    deferred_on: dt.date | None = None
     amendment_outcomes: dict[str, AmendmentOutcome] = Field(default_factory=dict)
     posted_documents: dict[str, PostedDocument] = Field(default_factory=dict)
     posted_journals: dict[str, JournalEntry] = Field(default_factory=dict)

@@ -4,10 +4,11 @@ that day's invoice went out, must not leave the invoice issued outside the contr
 Received that day, the domain applies the cancellation before the day's billing (DESIGN.md §5),
 so the schedule had no invoice for the period while billing held one that nothing would ever
 credit: the customer was billed for a month after the cancellation. The workflow now takes
-such a message as received the next day: today's invoice stays in the schedule and tomorrow's
-credit note covers it with the days not served before it (`workflow.patched`). (That credit is
-larger than either invoice, so billing, which credits one invoice per note, refuses it and the
-contract parks `credit_exceeds_invoice` tomorrow: owed money made visible, docs/RELIABILITY.md.)
+such a message the next day, as received then (`workflow.patched`): today's invoice stays in
+the schedule and the cancellation's credit note covers it with the days not served before it.
+(That credit is larger than either invoice, so billing, which credits one invoice per note,
+refuses it and the contract parks `credit_exceeds_invoice` tomorrow: owed money made visible
+instead of silently billed, docs/RELIABILITY.md.)
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ async def test_a_cancellation_after_todays_invoice_leaves_nothing_outside_the_sc
     )
     assert in_billing == scheduled
     assert ("invoice", dt.date(2026, 3, 15), Decimal("1000.00")) in scheduled
-    # The credit (Mar 10 - Apr 14: 5 days of February's period and all of March's) comes
-    # tomorrow, when the cancellation counts as received; the contract is cancelled then.
+    # The cancellation is taken tomorrow: its credit (Mar 10 - Apr 14: 5 days of February's
+    # period and all of March's) comes then, and the contract is cancelled then.
     assert status.stage == "Active" and status.next_due == dt.date(2026, 3, 16)
 
     # What it was: received the same day, the cancellation leaves March's invoice (issued)
