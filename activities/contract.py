@@ -370,7 +370,7 @@ class ContractActivities:
         ]
 
         async def effect() -> _Id:
-            posted = await self.erp.post_journal_entry(
+            posted = await self.erp.post_journal_entry_id(  # the id is all that is recorded
                 external_id_for(request.key),
                 entry.date,
                 request.legal_entity,
@@ -380,7 +380,7 @@ class ContractActivities:
                 contract_id=entry.contract_id,
                 idempotency_key=request.key,
             )
-            return _Id(id=posted.id)
+            return _Id(id=posted)
 
         made = await self._once(
             request.key,

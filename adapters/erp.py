@@ -341,7 +341,47 @@ class ErpClient:
         the same date and amounts (else `IdempotencyConflictError`); posted entries are never
         changed. An unbalanced entry is refused here (`BusinessError` UNBALANCED_ENTRY) before
         anything is sent. `subsidiary` is the legal entity code, `currency` the ISO code.
+        A new entry is read back as the ERP stored it.
         """
+        posted = await self._post_journal(
+            external_id, tran_date, subsidiary, currency, lines, memo, contract_id, idempotency_key
+        )
+        if isinstance(posted, JournalEntry):
+            return posted
+        record = await self.get(JOURNAL, posted)
+        return parse_record(SYSTEM, JournalEntry, _entry_data(record), external_id)
+
+    async def post_journal_entry_id(
+        self,
+        external_id: str,
+        tran_date: date,
+        subsidiary: str,
+        currency: str,
+        lines: Sequence[JournalLine],
+        memo: str | None = None,
+        *,
+        contract_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """`post_journal_entry`, answering only the entry's internal id: a new entry is not
+        read back (one request fewer for a caller that keeps only the id)."""
+        posted = await self._post_journal(
+            external_id, tran_date, subsidiary, currency, lines, memo, contract_id, idempotency_key
+        )
+        return posted.id if isinstance(posted, JournalEntry) else posted
+
+    async def _post_journal(
+        self,
+        external_id: str,
+        tran_date: date,
+        subsidiary: str,
+        currency: str,
+        lines: Sequence[JournalLine],
+        memo: str | None,
+        contract_id: str | None,
+        idempotency_key: str | None,
+    ) -> JournalEntry | str:
+        """The entry already posted under `external_id`, or the internal id of the new one."""
         check_external_id(external_id)
         check_balanced(lines)
         existing = await self.find(JOURNAL, external_id)
@@ -358,7 +398,7 @@ class ErpClient:
             "line": {"items": [_line_body(line) for line in lines]},
         }
         try:
-            record_id = await self.create(JOURNAL, body)
+            return await self.create(JOURNAL, body)
         except BusinessError as exc:
             if exc.code != "DUP_RCRD":
                 raise
@@ -367,9 +407,6 @@ class ErpClient:
             if existing is None:
                 raise
             return _same_entry(existing, external_id, tran_date, lines)
-        return parse_record(
-            SYSTEM, JournalEntry, _entry_data(await self.get(JOURNAL, record_id)), external_id
-        )
 
     async def get_journal_entry(self, external_id: str) -> JournalEntry:
         """The entry posted under this external id (`NotFoundError` if none)."""
