@@ -102,7 +102,7 @@ class ChaosStack:
     receiver: WebhookServer
     http: httpx.AsyncClient
     kills: int = 0
-    worker_restarts: int = 0
+    starts: int = 0  # worker processes started, the first ones included
     worker_start_failures: int = 0
     server_restarts: int = 0
     serving: asyncio.Event = field(default_factory=asyncio.Event)  # clear while restarting
@@ -115,6 +115,7 @@ class ChaosStack:
         """Start a worker and wait for its 'polling' line (bounded)."""
         before = worker.log.stat().st_size if worker.log.exists() else 0
         worker.start()
+        self.starts += 1
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             worker.check_alive()
@@ -164,8 +165,11 @@ class ChaosStack:
                 await self.start_worker(worker)
             except StackError:
                 self.worker_start_failures += 1
-            else:
-                self.worker_restarts += 1
+
+    @property
+    def worker_restarts(self) -> int:
+        """Workers started again after a kill (a start cut short by the end still counts)."""
+        return self.starts - len(self.workers) - self.worker_start_failures
 
     def check_alive(self) -> None:
         for process in (self.temporal, self.sandbox):
