@@ -237,8 +237,8 @@ SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "history": ({"years": 10, "amendments": 20}, {"years": 3, "amendments": 6}),
     "activation": ({"contracts": 200, "rounds": 1}, {"contracts": 30, "rounds": 1}),
     "latency": ({"rate": 2.0, "seconds": 120.0}, {"rate": 2.0, "seconds": 15.0}),
-    "burst": ({"contracts": 500}, {"contracts": 100}),
-    "book": ({"contracts": 500}, {"contracts": 100}),
+    "burst": ({"contracts": 300}, {"contracts": 100}),
+    "book": ({"contracts": 300}, {"contracts": 100}),
 }
 ORDER = ("schedule", "history", "activation", "latency", "burst", "book")
 
