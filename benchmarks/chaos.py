@@ -1,6 +1,6 @@
 """Chaos: N contracts through q2c while everything around it fails, then money checked to the cent.
 
-    python -m benchmarks.chaos --contracts 200 --seed 7        # the benchmark (docs/RELIABILITY.md)
+    python -m benchmarks.chaos --contracts 200 --seed 1        # the benchmark (docs/RELIABILITY.md)
     make chaos                                                 # the same, 200 contracts
     tests/chaos/test_chaos.py                                  # CI: 30 contracts, same harness
 
