@@ -235,7 +235,7 @@ END_TO_END: dict[str, EndToEnd] = {
 SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "schedule": ({"count": 10_000, "repeat": 1}, {"count": 1_000, "repeat": 1}),
     "history": ({"years": 10, "amendments": 20}, {"years": 3, "amendments": 6}),
-    "activation": ({"contracts": 200, "rounds": 1}, {"contracts": 30, "rounds": 1}),
+    "activation": ({"contracts": 100, "rounds": 2}, {"contracts": 30, "rounds": 1}),
     "latency": ({"rate": 2.0, "seconds": 120.0}, {"rate": 2.0, "seconds": 15.0}),
     "burst": ({"contracts": 300}, {"contracts": 100}),
     "book": ({"contracts": 300}, {"contracts": 100}),
