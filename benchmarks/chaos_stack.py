@@ -25,69 +25,41 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 from temporalio.client import Client
 
-from adapters import temporal_client
 from adapters.database import make_engine
-from adapters.settings import ConfigError, Settings
+from adapters.settings import Settings
 from benchmarks.stack import (
-    POSTGRES_URL,
+    REPO,
+    STARTUP_TIMEOUT,
     ManagedProcess,
     StackError,
-    _wait_http,
-    free_port,
-    settings_env,
+    connect_temporal,
+    inherited_env,
+    local_settings,
+    postgres_schema,
+    process_env,
+    sandbox_process,
+    temporal_command,
     wait_for_pollers,
+    wait_sandbox,
 )
-from starter.devserver import dev_server_command
 from starter.simulate import quiet_runtime
 from starter.webhooks.server import WebhookServer
 
-REPO = Path(__file__).resolve().parents[1]
 READY_LINE = b"polling task queue"
-STARTUP_TIMEOUT = 60.0
 
 
 async def _connect_quietly(address: str, server: ManagedProcess) -> Client:
     """A client whose core logs only errors: while the server restarts, every call it retries
     would otherwise print a warning."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        server.check_alive()
-        try:
-            return await temporal_client.connect(
-                target_host=address, namespace="default", runtime=quiet_runtime()
-            )
-        except ConfigError:
-            if time.monotonic() > deadline:
-                raise StackError(f"the dev server did not answer on {address}") from None
-            await asyncio.sleep(0.2)
-
-
-@contextlib.contextmanager
-def postgres_schema(url: str = POSTGRES_URL) -> Iterator[str]:
-    """A fresh schema in the PostgreSQL `test` database, dropped afterwards."""
-    schema = f"q2c_chaos_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        admin.dispose()
-        raise StackError(f"PostgreSQL not reachable at {url}: {exc}") from None
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return await connect_temporal(address, server, runtime=quiet_runtime())
 
 
 @dataclass
@@ -194,60 +166,34 @@ async def chaos_stack(
 ) -> AsyncIterator[ChaosStack]:
     """Bring everything up; stop everything this started on the way out."""
     state_dir = Path(tempfile.mkdtemp(prefix="q2c-chaos-"))
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "Q2C_"))}
-    pythonpath = os.pathsep.join(filter(None, [str(REPO), inherited.get("PYTHONPATH")]))
+    inherited = inherited_env()
     started: list[ManagedProcess] = []
     exits = contextlib.AsyncExitStack()
     database = contextlib.ExitStack()
     try:
         if ledger_url is None:
-            ledger_url = database.enter_context(postgres_schema())
-        temporal_port = free_port()
-        ports = {s: free_port() for s in ("salesforce", "billing", "erp")}
-        urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
-        urls["temporal"] = f"127.0.0.1:{temporal_port}"
-        settings = Settings(_env_file=None).model_copy(
-            update={
-                "state_dir": state_dir,
-                "database_url": ledger_url,
-                "task_queue": f"q2c-chaos-{uuid.uuid4().hex[:6]}",
-                "sandbox_host": "127.0.0.1",
-                "sandbox_salesforce_port": ports["salesforce"],
-                "sandbox_billing_port": ports["billing"],
-                "sandbox_erp_port": ports["erp"],
-                "sandbox_database_url": f"sqlite:///{state_dir / 'sandbox.db'}",
-                "sandbox_faults": "",
-                "salesforce_url": urls["salesforce"],
-                "billing_url": urls["billing"],
-                "erp_url": urls["erp"],
-                "webhook_host": "127.0.0.1",
-                "webhook_port": 0,
-                **overrides,
-            }
+            ledger_url = database.enter_context(postgres_schema(prefix="q2c_chaos"))
+        settings, urls = local_settings(
+            Settings(_env_file=None),
+            state_dir=state_dir,
+            ledger_url=ledger_url,
+            task_queue=f"q2c-chaos-{uuid.uuid4().hex[:6]}",
+            sandbox_database_url=f"sqlite:///{state_dir / 'sandbox.db'}",
+            overrides=overrides,
         )
         env = {
-            **inherited,
-            **settings_env(settings),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": pythonpath,
-            "TEMPORAL_ADDRESS": urls["temporal"],
-            "TEMPORAL_NAMESPACE": "default",
+            **process_env(settings, inherited, urls["temporal"]),
             "Q2C_METRICS_BIND": "",  # two workers on one host: no fixed metrics port
         }
-        argv = [*dev_server_command(state_dir, temporal_port, free_port()), "--headless"]
+        temporal_port = int(urls["temporal"].rsplit(":", 1)[1])
+        argv = temporal_command(state_dir, temporal_port, "file")
         temporal = ManagedProcess("temporal", argv, env=inherited, cwd=state_dir)
-        sandbox = ManagedProcess(
-            "sandbox",
-            [sys.executable, "-c", "from starter.cli import main; main()", "sandbox"],
-            env=env,
-            cwd=state_dir,
-        )
+        sandbox = sandbox_process(env, state_dir)
         for process in (temporal, sandbox):
             process.start()
             started.append(process)
         client = await _connect_quietly(urls["temporal"], temporal)
-        for system in ("salesforce", "billing", "erp"):
-            await _wait_http(urls[system], sandbox)
+        await wait_sandbox(urls, sandbox)
         http = await exits.enter_async_context(
             httpx.AsyncClient(timeout=30, trust_env=False, limits=httpx.Limits(max_connections=50))
         )

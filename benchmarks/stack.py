@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -53,6 +53,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from adapters import temporal_client
 from adapters.database import make_engine
@@ -375,7 +376,8 @@ async def wait_for_pollers(client: Client, task_queue: str, process: ManagedProc
         await asyncio.sleep(0.1)
 
 
-async def _wait_http(url: str, process: ManagedProcess) -> None:
+async def wait_http(url: str, process: ManagedProcess) -> None:
+    """Until `url` answers (any status), failing if `process` exits or STARTUP_TIMEOUT passes."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     async with httpx.AsyncClient(timeout=2, trust_env=False) as http:
         while True:
@@ -389,19 +391,27 @@ async def _wait_http(url: str, process: ManagedProcess) -> None:
                 await asyncio.sleep(0.1)
 
 
-async def _connect(address: str, server: ManagedProcess) -> Client:
+async def connect_temporal(
+    address: str, server: ManagedProcess, runtime: Runtime | None = None
+) -> Client:
+    """A client on the dev server at `address`, retried until it answers (or STARTUP_TIMEOUT)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         server.check_alive()
         try:
-            return await temporal_client.connect(target_host=address, namespace="default")
+            return await temporal_client.connect(
+                target_host=address, namespace="default", runtime=runtime
+            )
         except ConfigError:
             if time.monotonic() > deadline:
                 raise StackError(f"the dev server did not answer on {address}") from None
             await asyncio.sleep(0.2)
 
 
-def _temporal_command(state_dir: Path, port: int, db: str, dynamic: Sequence[str]) -> list[str]:
+def temporal_command(
+    state_dir: Path, port: int, db: Literal["memory", "file"] = "file", dynamic: Sequence[str] = ()
+) -> list[str]:
+    """The headless dev server's command line; `db="file"` keeps its history in the state dir."""
     argv = dev_server_command(state_dir, port, free_port())
     if db == "memory":
         i = argv.index("--db-filename")
@@ -413,27 +423,113 @@ def _temporal_command(state_dir: Path, port: int, db: str, dynamic: Sequence[str
 
 
 @contextlib.contextmanager
-def _ledger(kind: LedgerKind, state_dir: Path) -> Any:
+def postgres_schema(url: str = POSTGRES_URL, prefix: str = "q2c_bench") -> Iterator[str]:
+    """The URL of a fresh schema in the PostgreSQL database at `url`, dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        raise StackError(f"PostgreSQL not reachable at {url}: {exc}") from None
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def ledger_database(kind: LedgerKind, state_dir: Path) -> Iterator[str]:
     """The ledger URL: a SQLite file in the state dir, or a fresh PostgreSQL schema."""
     if kind == "auto":
         kind = "postgres" if postgres_available() else "sqlite"
     if kind == "sqlite":
         yield f"sqlite:///{state_dir / 'ledger.db'}"
         return
-    schema = f"q2c_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        raise StackError(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}") from None
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
+
+
+def inherited_env() -> dict[str, str]:
+    """This process's environment without any TEMPORAL_*/Q2C_* variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "Q2C_"))}
+
+
+def local_settings(
+    base: Settings,
+    *,
+    state_dir: Path,
+    ledger_url: str,
+    task_queue: str,
+    sandbox_database_url: str,
+    overrides: Mapping[str, Any],
+) -> tuple[Settings, dict[str, str]]:
+    """`base` pointed at a local sandbox on free ports, and the URLs (temporal: host:port)."""
+    temporal_port = free_port()
+    ports = {s: free_port() for s in ("salesforce", "billing", "erp")}
+    urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
+    urls["temporal"] = f"127.0.0.1:{temporal_port}"
+    settings = base.model_copy(
+        update={
+            "state_dir": state_dir,
+            "database_url": ledger_url,
+            "task_queue": task_queue,
+            "sandbox_host": "127.0.0.1",
+            "sandbox_salesforce_port": ports["salesforce"],
+            "sandbox_billing_port": ports["billing"],
+            "sandbox_erp_port": ports["erp"],
+            "sandbox_database_url": sandbox_database_url,
+            "sandbox_faults": "",
+            "salesforce_url": urls["salesforce"],
+            "billing_url": urls["billing"],
+            "erp_url": urls["erp"],
+            "webhook_host": "127.0.0.1",
+            "webhook_port": 0,
+            **overrides,
+        }
+    )
+    return settings, urls
+
+
+def process_env(
+    settings: Settings, inherited: Mapping[str, str], temporal_address: str
+) -> dict[str, str]:
+    """The environment of a q2c child process (worker, sandbox) run from this checkout."""
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), inherited.get("PYTHONPATH")]))
+    return {
+        **inherited,
+        **settings_env(settings),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": pythonpath,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_NAMESPACE": "default",
+    }
+
+
+def sandbox_process(env: dict[str, str], state_dir: Path) -> ManagedProcess:
+    """`q2c sandbox` (the three vendors) as a child process."""
+    return ManagedProcess(
+        "sandbox",
+        [sys.executable, "-c", "from starter.cli import main; main()", "sandbox"],
+        env=env,
+        cwd=state_dir,
+    )
+
+
+async def wait_sandbox(urls: Mapping[str, str], sandbox: ManagedProcess) -> None:
+    """Until each of the sandbox's three vendors answers."""
+    for system in ("salesforce", "billing", "erp"):
+        await wait_http(urls[system], sandbox)
+
+
+# The names these helpers had before they were shared with benchmarks.chaos_stack.
+_wait_http = wait_http
+_connect = connect_temporal
+_temporal_command = temporal_command
+_ledger = ledger_database
 
 
 @contextlib.asynccontextmanager
@@ -458,63 +554,35 @@ async def local_stack(
     # The vendors' state on tmpfs when there is one: their commits are not what is measured, and
     # on disk the sandbox's one-writer SQLite (fsync per commit) became the bottleneck.
     vendor_dir = Path(tempfile.mkdtemp(prefix="q2c-bench-vendors-", dir=TMPFS))
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "Q2C_"))}
-    pythonpath = os.pathsep.join(filter(None, [str(REPO), inherited.get("PYTHONPATH")]))
+    inherited = inherited_env()
     started: list[ManagedProcess] = []
     exits = contextlib.AsyncExitStack()  # this process's clients and the receiver
     database = contextlib.ExitStack()  # the ledger, dropped once nothing uses it
     try:
-        ledger_url = database.enter_context(_ledger(ledger, state_dir))
-        temporal_port = free_port()
-        ports = {s: free_port() for s in ("salesforce", "billing", "erp")}
-        urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
-        urls["temporal"] = f"127.0.0.1:{temporal_port}"
-        settings = base.model_copy(
-            update={
-                "state_dir": state_dir,
-                "database_url": ledger_url,
-                "task_queue": f"q2c-bench-{uuid.uuid4().hex[:6]}",
-                "sandbox_host": "127.0.0.1",
-                "sandbox_salesforce_port": ports["salesforce"],
-                "sandbox_billing_port": ports["billing"],
-                "sandbox_erp_port": ports["erp"],
-                "sandbox_database_url": f"sqlite:///{vendor_dir / 'sandbox.db'}",
-                "sandbox_faults": "",
-                "salesforce_url": urls["salesforce"],
-                "billing_url": urls["billing"],
-                "erp_url": urls["erp"],
-                "webhook_host": "127.0.0.1",
-                "webhook_port": 0,
-                **overrides,
-            }
+        ledger_url = database.enter_context(ledger_database(ledger, state_dir))
+        settings, urls = local_settings(
+            base,
+            state_dir=state_dir,
+            ledger_url=ledger_url,
+            task_queue=f"q2c-bench-{uuid.uuid4().hex[:6]}",
+            sandbox_database_url=f"sqlite:///{vendor_dir / 'sandbox.db'}",
+            overrides=overrides,
         )
-        env = {
-            **inherited,
-            **settings_env(settings),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": pythonpath,
-            "TEMPORAL_ADDRESS": urls["temporal"],
-            "TEMPORAL_NAMESPACE": "default",
-        }
+        env = process_env(settings, inherited, urls["temporal"])
+        temporal_port = int(urls["temporal"].rsplit(":", 1)[1])
 
         server = ManagedProcess(
             "temporal",
-            _temporal_command(state_dir, temporal_port, temporal_db, temporal_dynamic_config),
+            temporal_command(state_dir, temporal_port, temporal_db, temporal_dynamic_config),
             env=inherited,
             cwd=state_dir,
         )
-        sandbox = ManagedProcess(
-            "sandbox",
-            [sys.executable, "-c", "from starter.cli import main; main()", "sandbox"],
-            env=env,
-            cwd=state_dir,
-        )
+        sandbox = sandbox_process(env, state_dir)
         for process in (server, sandbox):
             process.start()
             started.append(process)
-        client = await _connect(urls["temporal"], server)
-        for system in ("salesforce", "billing", "erp"):
-            await _wait_http(urls[system], sandbox)
+        client = await connect_temporal(urls["temporal"], server)
+        await wait_sandbox(urls, sandbox)
 
         worker = ManagedProcess("worker", [sys.executable, str(REPO / "worker.py")], env, state_dir)
         worker.start()
