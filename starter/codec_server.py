@@ -19,16 +19,13 @@ cannot be decrypted (unknown key id, altered data; the message names the key id)
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import json
 import socket
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
@@ -37,9 +34,9 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from adapters.codec import CodecError, EncryptionCodec, codec_from_settings
 from adapters.settings import ConfigError, Settings
+from starter.serving import AppServer, bind_socket
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-STARTUP_TIMEOUT = 15.0
 ALLOWED_HEADERS = ["content-type", "x-namespace", "authorization"]
 ORIGINS_VARIABLE = "Q2C_CODEC_SERVER_ORIGINS"
 
@@ -186,30 +183,15 @@ class CodecServerStartError(Exception):
     """The codec server could not listen; the message names the settings to change."""
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: its owner stops it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        return bind_socket(host, port)
     except (OSError, ValueError, TypeError, UnicodeError) as exc:  # NUL, over-long label…
-        sock.close()
         raise CodecServerStartError(
             f"codec server: cannot listen on {host!r}:{port}: "
             f"{getattr(exc, 'strerror', None) or exc} "
             "(set Q2C_CODEC_SERVER_HOST / Q2C_CODEC_SERVER_PORT or --host/--port; port 0 = any)"
         ) from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 class CodecServer:
@@ -218,43 +200,22 @@ class CodecServer:
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
         self.app, self.host, self.port = app, host, port
         self.url = ""
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._serving = AppServer(app)
 
     async def start(self) -> str:
         """Listen, and return the base address (`http://host:port`)."""
         sock = _bind(self.host, self.port)
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=5,
+        self.url = await self._serving.start(
+            sock, self.host, lambda: CodecServerStartError("codec server: did not start")
         )
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP_TIMEOUT
-        while not self._server.started:
-            if self._task.done() or loop.time() > deadline:
-                await self.stop()
-                raise CodecServerStartError("codec server: did not start")
-            await asyncio.sleep(0.01)
-        url_host = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{url_host}:{sock.getsockname()[1]}"
         return self.url
 
     @property
     def stopped(self) -> bool:
-        return self._task is None or self._task.done()
+        return self._serving.stopped
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._server = self._task = None
+        await self._serving.stop()
 
 
 async def start_local_codec_server(settings: Settings, ui_url: str) -> CodecServer | None:
