@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     reconciliation_schedule: str = Field(
         "0 2 * * *",
         description="When the `reconciliation-daily` Schedule runs: cron (UTC) or an interval "
-        "such as 6h or 1d (docs/OPERATIONS.md \"Reconciliation\").",
+        'such as 6h or 1d (docs/OPERATIONS.md "Reconciliation").',
     )
 
     # Worker tuning (`q2c worker`); defaults are the Temporal SDK's, see docs/DEPLOYMENT.md
