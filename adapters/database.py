@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, Table, create_engine, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlmodel import SQLModel
 
 from adapters.settings import ConfigError
 
 SETTING = "Q2C_DATABASE_URL"
+SCHEMA_LOCK = 0x71326300  # "q2c\0": the advisory lock of ledger schema changes
 
 
 def parse_database_url(url: str) -> URL:
@@ -47,3 +50,25 @@ def check_database(engine: Engine) -> str:
         safe = engine.url.render_as_string(hide_password=True)
         raise ConfigError(f"{SETTING}: cannot reach {safe}: {reason}") from None
     return engine.url.get_backend_name()
+
+
+def create_schema(engine: Engine, tables: Sequence[Table], then: Sequence[str] = ()) -> None:
+    """Create `tables` if they are missing, then run the DDL statements `then`, in one
+    transaction. Safe to call again, also by several workers starting at once: on PostgreSQL
+    they take turns on the advisory lock `SCHEMA_LOCK`; SQLite, which has none, looks again
+    after losing the race. A SQLite file is put in WAL mode (persistent in the file): readers
+    no longer wait for the writer, and writers queue on the busy timeout `make_engine` sets."""
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+                else:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                SQLModel.metadata.create_all(conn, tables=list(tables))
+                for statement in then:
+                    conn.execute(text(statement))
+            return
+        except OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == 2:
+                raise

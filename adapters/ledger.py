@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Engine, String, Table, text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Engine, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from adapters.database import create_schema
 from adapters.errors import IdempotencyConflictError
 
 SYSTEM = "ledger"
@@ -115,9 +115,6 @@ _SQLITE_GUARD = [
 ]
 
 
-_SCHEMA_LOCK = 0x71326300  # "q2c\0": the advisory lock of ledger schema changes
-
-
 def request_hash(payload: Any) -> str:
     """SHA-256 of the payload's canonical JSON (sorted keys, no spaces), stable across runs.
 
@@ -146,28 +143,9 @@ class Ledger:
 
     def create_tables(self) -> None:
         """Create the tables and the append-only guards; safe to call again, also by several
-        workers starting at once (on PostgreSQL they take turns on an advisory lock; SQLite,
-        which has none, looks again after losing the race)."""
-        for attempt in range(3):
-            try:
-                self._create_tables()
-                return
-            except OperationalError as exc:
-                if "already exists" not in str(exc) or attempt == 2:
-                    raise
-
-    def _create_tables(self) -> None:
+        workers starting at once (`adapters.database.create_schema`)."""
         guard = _PG_GUARD if self._dialect == "postgresql" else _SQLITE_GUARD
-        with self.engine.begin() as conn:
-            if self._dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
-            else:
-                # Persistent in the file: readers no longer wait for the writer. Writers queue
-                # on the busy timeout `make_engine` sets.
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            SQLModel.metadata.create_all(conn, tables=[EFFECTS, AUDIT])
-            for statement in guard:
-                conn.execute(text(statement))
+        create_schema(self.engine, [EFFECTS, AUDIT], guard)
 
     # effects
 

@@ -28,16 +28,13 @@ from sqlalchemy import (
     Text,
     func,
     literal,
-    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from adapters.database import create_schema
 from adapters.ledger import EffectRecord
 from domain.reconciliation import ReconciliationReport
-
-_SCHEMA_LOCK = 0x71326300  # the ledger's advisory lock of schema changes (adapters.ledger)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -106,17 +103,8 @@ class ReconciliationStore:
         self._dialect = engine.dialect.name
 
     def create_tables(self) -> None:
-        """Create the two tables if missing (several workers at once: see adapters.ledger)."""
-        for attempt in range(3):
-            try:
-                with self.engine.begin() as conn:
-                    if self._dialect == "postgresql":
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
-                    SQLModel.metadata.create_all(conn, tables=[RUNS, DIFFERENCES])
-                return
-            except OperationalError as exc:
-                if "already exists" not in str(exc) or attempt == 2:
-                    raise
+        """Create the two tables if missing (several workers at once: see create_schema)."""
+        create_schema(self.engine, [RUNS, DIFFERENCES])
 
     def record_run(self, report: ReconciliationReport, finished: dt.datetime) -> bool:
         """Store a run and its differences once; False when the run id was recorded before."""
