@@ -176,9 +176,16 @@ class Ledger:
         )
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         values = {column.name: getattr(row, column.name) for column in EFFECTS.columns}
-        statement = insert(EFFECTS).values(values).on_conflict_do_nothing(index_elements=["key"])
+        # RETURNING says whether this insert made the row: an INSERT's rowcount is not kept by
+        # SQLAlchemy on PostgreSQL (-1), which made every record read its own row back.
+        statement = (
+            insert(EFFECTS)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(EFFECTS.c.key)
+        )
         with self.engine.begin() as conn:
-            inserted = conn.execute(statement).rowcount == 1
+            inserted = conn.execute(statement).first() is not None
         if inserted:
             return row
         existing = self.lookup(key)

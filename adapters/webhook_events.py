@@ -63,6 +63,7 @@ class WebhookEvents:
                 accepted_at=datetime.now(UTC),
             )
             .on_conflict_do_nothing(index_elements=["source", "event_id"])
+            .returning(EVENTS.c.event_id)  # rowcount of an INSERT is -1 on PostgreSQL
         )
         with self.engine.begin() as conn:
-            return conn.execute(statement).rowcount == 1
+            return conn.execute(statement).first() is not None

@@ -7,12 +7,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from adapters.database import make_engine
 from adapters.errors import BusinessError, IdempotencyConflictError
 from adapters.ledger import Ledger, request_hash
+from adapters.webhook_events import WebhookEvents
 
 
 @pytest.fixture
@@ -64,6 +65,36 @@ def test_same_key_same_request_returns_the_first_response(ledger: Ledger) -> Non
     first = ledger.record(KEY, h, {"id": "in_1"}, "billing", "invoice", "OPP-1")
     again = ledger.record(KEY, h, {"id": "in_2"}, "billing", "invoice", "OPP-1")
     assert again.response == first.response == {"id": "in_1"}
+
+
+def test_a_new_record_is_one_statement_and_a_repeat_reads_the_winner(
+    ledger: Ledger, engine: Engine
+) -> None:
+    """The insert itself says whether it made the row (RETURNING): a PostgreSQL INSERT's
+    rowcount reads -1 through SQLAlchemy, which once sent every record on to a lookup."""
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        h = request_hash({"x": 1})
+        ledger.record(KEY, h, {"id": "in_1"}, "billing", "invoice", "OPP-1")
+        assert statements == ["INSERT"]
+        statements.clear()
+        ledger.record(KEY, h, {"id": "in_2"}, "billing", "invoice", "OPP-1")
+        assert statements == ["INSERT", "SELECT"]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_webhook_event_recorded_once(engine: Engine) -> None:
+    events = WebhookEvents(engine)
+    events.create_tables()
+    assert events.record("billing", "evt_1", "invoice.paid", "contract-OPP-1") is True
+    assert events.record("billing", "evt_1", "invoice.paid", "contract-OPP-1") is False
+    assert events.seen("billing", "evt_1")
 
 
 def test_same_key_other_request_is_refused(ledger: Ledger) -> None:
