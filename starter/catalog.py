@@ -12,24 +12,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
     WorkflowHandle,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -43,10 +39,10 @@ from adapters.salesforce import SalesforceClient
 from adapters.settings import Settings
 from starter.control import started_by
 from workflows.catalog_sync import WORKFLOW_ID, CatalogSyncWorkflow
+from workflows.schedules import ScheduleOutcome, ensure_schedule
 
 SCHEDULE_ID = "catalog-sync"
 RUNNING_QUERY = 'WorkflowType = "CatalogSync" AND ExecutionStatus = "Running"'
-ScheduleOutcome = Literal["created", "updated", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -159,21 +155,6 @@ def _shape(schedule: Schedule) -> tuple[Any, ...]:
 async def ensure_catalog_schedule(client: Client, settings: Settings) -> ScheduleOutcome:
     """Create the `catalog-sync` Schedule, or bring an existing one in line with the settings
     (its paused/running state and notes are left as the operator set them)."""
-    wanted = catalog_schedule(settings)
-    try:
-        await client.create_schedule(SCHEDULE_ID, wanted)
-        return "created"
-    except ScheduleAlreadyRunningError:
-        pass
-    handle = client.get_schedule_handle(SCHEDULE_ID)
-    current = (await handle.describe()).schedule
-    if _shape(current) == _shape(wanted):
-        return "unchanged"
-
-    def update(found: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(
-            schedule=dataclasses.replace(wanted, state=found.description.schedule.state)
-        )
-
-    await handle.update(update)
-    return "updated"
+    return await ensure_schedule(
+        client, SCHEDULE_ID, catalog_schedule(settings), lambda a, b: _shape(a) == _shape(b)
+    )

@@ -15,7 +15,6 @@ report) and `ensure_reconciliation_schedule()` (the daily Temporal Schedule).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -27,15 +26,14 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.common import RetryPolicy
+
+from workflows.schedules import ensure_schedule
 
 with workflow.unsafe.imports_passed_through():
     from activities.reconciliation import (
@@ -215,18 +213,4 @@ def _schedule(settings: Settings) -> Schedule:
 async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> str:
     """Create the `reconciliation-daily` schedule, or update it to the current settings
     (keeping a pause an operator set). Returns "created" or "updated"."""
-    schedule = _schedule(settings)
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        # The new spec and action; a pause (and its note) an operator set stays as it is.
-        return ScheduleUpdate(
-            schedule=dataclasses.replace(schedule, state=current.description.schedule.state)
-        )
-
-    await client.get_schedule_handle(SCHEDULE_ID).update(update)
-    return "updated"
+    return await ensure_schedule(client, SCHEDULE_ID, _schedule(settings))
