@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.booking import amendment_from_salesforce, booking_from_salesforce
 from activities.contract import ERP_ACCOUNTS, vendor_errors
-from adapters.billing import BillingAdapter
+from adapters.billing import BillingAdapter, BillingCreditNote, BillingInvoice
 from adapters.erp import ErpClient
 from adapters.errors import BusinessError, NotFoundError
 from adapters.reconciliation_store import ReconciliationStore
@@ -299,27 +299,9 @@ class ReconciliationActivities:
         """The contract's invoices and credit notes, void and draft ones included."""
         records: list[BilledRecord] = []
         for invoice in await self.billing.list_invoices_for(contract_id=contract_id):
-            records.append(
-                BilledRecord(
-                    id=invoice.id,
-                    kind="invoice",
-                    status=invoice.status,
-                    date=invoice.document_date or invoice.created.date(),
-                    total=invoice.total,
-                    key=invoice.key,
-                )
-            )
+            records.append(_billed("invoice", invoice))
             for note in await self.billing.list_credit_notes(invoice.id):
-                records.append(
-                    BilledRecord(
-                        id=note.id,
-                        kind="credit_note",
-                        status=note.status,
-                        date=note.document_date or note.created.date(),
-                        total=note.total,
-                        key=note.key,
-                    )
-                )
+                records.append(_billed("credit_note", note))
         return records
 
     async def _account_numbers(self, wanted: set[str]) -> dict[str, str]:
@@ -376,4 +358,17 @@ def _skipped(
         as_of=as_of,
         status="Skipped",
         note=note,
+    )
+
+
+def _billed(
+    kind: Literal["invoice", "credit_note"], document: BillingInvoice | BillingCreditNote
+) -> BilledRecord:
+    return BilledRecord(
+        id=document.id,
+        kind=kind,
+        status=document.status,
+        date=document.document_date or document.created.date(),
+        total=document.total,
+        key=document.key,
     )
