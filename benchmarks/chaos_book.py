@@ -28,7 +28,7 @@ from domain.errors import InputError, PostingConflict
 from domain.models import Amendment, Scenario, UsageRecord
 from domain.posting import posting_difference
 from domain.schedule import Schedule, build_schedule
-from starter.demo_book import ENTITIES, PRODUCTS
+from starter.demo_book import ENTITIES, PRODUCTS, scenario_line
 
 FREQUENCIES = ("monthly",) * 6 + ("quarterly",) * 3 + ("annual",)
 CURRENCIES = tuple(ENTITIES)
@@ -96,16 +96,6 @@ def _month_start(day: dt.date, months_back: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-def _line(index: int, code: str, quantity: int, discount: Decimal, currency: str) -> dict[str, Any]:
-    product = PRODUCTS[code]
-    ssp = product.price(currency)
-    line: dict[str, Any] = {"id": f"L{index}", "product_code": code, "kind": product.kind}
-    if product.kind == "usage":
-        return {**line, "included": quantity, "unit_price": str(ssp)}
-    price = (ssp * (1 - discount)).quantize(Decimal("0.01"))
-    return {**line, "quantity": quantity, "unit_price": str(price), "ssp": str(ssp)}
-
-
 def _contract(n: int, rng: random.Random, today: dt.date, max_months_back: int) -> dict[str, Any]:
     currency = rng.choice(CURRENCIES)
     shape = rng.random()
@@ -137,7 +127,7 @@ def _contract(n: int, rng: random.Random, today: dt.date, max_months_back: int) 
             "end_date": end.isoformat(),
             "billing_frequency": rng.choice(FREQUENCIES),
             "lines": [
-                _line(i, code, qty, off, currency)
+                scenario_line(i, code, qty, off, currency)
                 for i, (code, qty, off) in enumerate(lines, start=1)
             ],
         },

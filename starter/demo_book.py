@@ -116,7 +116,10 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return first.replace(day=min(day.day, 28))
 
 
-def _line(index: int, code: str, quantity: int, discount: Decimal, currency: str) -> dict[str, Any]:
+def scenario_line(
+    index: int, code: str, quantity: int, discount: Decimal, currency: str
+) -> dict[str, Any]:
+    """A §6 scenario line of `quantity` of product `code` at its list price less `discount`."""
     product = PRODUCTS[code]
     ssp = product.price(currency)
     line: dict[str, Any] = {"id": f"L{index}", "product_code": code, "kind": product.kind}
@@ -141,7 +144,7 @@ def scenario(deal: Deal, today: dt.date) -> dict[str, Any]:
             "end_date": end.isoformat(),
             "billing_frequency": deal.frequency,
             "lines": [
-                _line(i, code, qty, off, deal.currency)
+                scenario_line(i, code, qty, off, deal.currency)
                 for i, (code, qty, off) in enumerate(deal.lines, start=1)
             ],
         },
