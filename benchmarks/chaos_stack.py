@@ -45,6 +45,7 @@ from benchmarks.stack import (
     local_settings,
     postgres_schema,
     process_env,
+    sandbox_admin,
     sandbox_process,
     temporal_command,
     wait_for_pollers,
@@ -148,12 +149,7 @@ class ChaosStack:
             process.check_alive()
 
     async def admin(self, system: str, method: str, path: str, body: Any = None) -> Any:
-        response = await self.http.request(
-            method, f"{self.urls[system]}/_sandbox/{path}", json=body
-        )
-        if response.status_code >= 400:
-            raise StackError(f"{system} sandbox {method} {path}: {response.text[:300]}")
-        return response.json()
+        return await sandbox_admin(self.http, self.urls[system], system, method, path, body)
 
 
 @contextlib.asynccontextmanager

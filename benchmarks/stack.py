@@ -181,6 +181,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+async def sandbox_admin(
+    http: httpx.AsyncClient, base_url: str, system: str, method: str, path: str, body: Any = None
+) -> Any:
+    """Call the admin route `/_sandbox/<path>` of the vendor at `base_url`; raises StackError on
+    a non-2xx answer."""
+    response = await http.request(method, f"{base_url}/_sandbox/{path}", json=body)
+    if response.status_code >= 400:
+        raise StackError(f"{system} sandbox {method} {path}: {response.text[:300]}")
+    return response.json()
+
+
 @dataclass
 class Stack:
     """What a benchmark works with once everything is up."""
@@ -231,12 +242,7 @@ class Stack:
 
     async def admin(self, system: str, method: str, path: str, body: Any = None) -> Any:
         """Call a sandbox admin route (`/_sandbox/<path>`); raises on a non-2xx answer."""
-        response = await self.http.request(
-            method, f"{self.urls[system]}/_sandbox/{path}", json=body
-        )
-        if response.status_code >= 400:
-            raise StackError(f"{system} sandbox {method} {path}: {response.text[:300]}")
-        return response.json()
+        return await sandbox_admin(self.http, self.urls[system], system, method, path, body)
 
     async def book(self, scenarios: Sequence[Mapping[str, Any]], concurrency: int = 8) -> list[str]:
         """Book §6 scenarios in the Salesforce sandbox and map their products once.
