@@ -92,8 +92,11 @@ async def start_catalog_sync(
     whether started on demand or by the Schedule (`catalog-sync-<time>`, found through
     visibility)."""
     async for running in client.list_workflows(RUNNING_QUERY, limit=1):
-        found = client.get_workflow_handle_for(
-            CatalogSyncWorkflow.run, running.id, run_id=running.run_id
+        # Annotated: mypy's inference of the handle's type depends on module order otherwise.
+        found: WorkflowHandle[CatalogSyncWorkflow, CatalogSyncResult] = (
+            client.get_workflow_handle_for(
+                CatalogSyncWorkflow.run, running.id, run_id=running.run_id
+            )
         )
         return found, False
     handle = await client.start_workflow(
