@@ -245,6 +245,7 @@ async def simulation(
     env: WorkflowEnvironment | None = None,
     state_dir: Path | None = None,
     on_day: DayHook | None = None,
+    run_timeout: dt.timedelta | None = None,
 ) -> AsyncIterator[Simulation]:
     """Run a scenario to `as_of` and keep sandbox, worker and Temporal up inside the block.
 
@@ -254,7 +255,8 @@ async def simulation(
     and stopped here. In a shared environment the contract's workflow is terminated on the way
     out if it still runs, so the next simulation can reuse its workflow id. `on_day` is
     awaited after each business day the contract has processed, before time moves on (tests
-    send what a day's webhooks would, e.g. redeliveries).
+    send what a day's webhooks would, e.g. redeliveries). `run_timeout` is the first run's
+    (tests of a contract outliving its run; the time-skipping server caps runs at 10 years).
     """
     build_schedule(scenario.contract, scenario.amendments, scenario.usage)
     async with contextlib.AsyncExitStack() as stack:
@@ -295,6 +297,7 @@ async def simulation(
             ),
             id=workflow_id_for(booked.opportunity_id),
             task_queue=settings.task_queue,
+            run_timeout=run_timeout,  # tests: the test server's own cap is 10 years
         )
         if shared:
             stack.push_async_callback(_terminate_if_running, handle)
