@@ -7,42 +7,27 @@ import base64
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-Q2C = str(Path(sys.executable).parent / "q2c")
+from tests.fixtures.console import start_q2c
+
 KEY = "k7:" + base64.b64encode(bytes(range(7, 39))).decode()
 TOKEN = "cmd-token-5d1e"
 
 
 def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("Q2C_", "TEMPORAL_"))}
-    env.update(Q2C_ENCRYPTION_KEY=KEY, Q2C_CODEC_SERVER_TOKEN=TOKEN, Q2C_CODEC_SERVER_PORT="0")
-    proc = subprocess.Popen(
-        [Q2C, "codec-server"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    proc, banner = start_q2c(
+        "codec-server",
+        tmp_path,
+        "Codec server: ",
+        Q2C_ENCRYPTION_KEY=KEY,
+        Q2C_CODEC_SERVER_TOKEN=TOKEN,
+        Q2C_CODEC_SERVER_PORT="0",
     )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        seen.append(line)
-        if line.startswith("Codec server: "):
-            return proc, line.split()[2]
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    pytest.fail("q2c codec-server did not come up:\n" + "".join(seen))
+    return proc, banner.split()[2]
 
 
 @pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM])

@@ -7,43 +7,26 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from starter.webhooks.signature import sign
+from tests.fixtures.console import start_q2c
 from tests.starter.conftest import Stack
-
-Q2C = str(Path(sys.executable).parent / "q2c")
 
 
 def _start(tmp_path: Path, **extra: str) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("Q2C_", "TEMPORAL_"))}
-    env.update(Q2C_DATABASE_URL=f"sqlite:///{tmp_path}/ledger.db", Q2C_WEBHOOK_PORT="0", **extra)
-    proc = subprocess.Popen(
-        [Q2C, "webhook"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    proc, banner = start_q2c(
+        "webhook",
+        tmp_path,
+        "Webhooks: ",
+        Q2C_DATABASE_URL=f"sqlite:///{tmp_path}/ledger.db",
+        Q2C_WEBHOOK_PORT="0",
+        **extra,
     )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        seen.append(line)
-        if line.startswith("Webhooks: "):
-            return proc, line.split()[1].removesuffix("/webhooks/salesforce,")
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    pytest.fail("q2c webhook did not come up:\n" + "".join(seen))
+    return proc, banner.split()[1].removesuffix("/webhooks/salesforce,")
 
 
 def _stop(proc: subprocess.Popen[str]) -> int:
