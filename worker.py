@@ -184,7 +184,9 @@ def main() -> None:
         asyncio.run(serve())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        temporal_client.exit_process(2)
+    # Stopped cleanly: end without finalization, which the SDK's threads can crash.
+    temporal_client.exit_process(0)
 
 
 if __name__ == "__main__":

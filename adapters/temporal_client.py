@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import logging
+import os
+import sys
+from typing import Any, NoReturn
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
@@ -48,3 +52,22 @@ def _reason(error: str) -> str:
         if gist.lower() in error.lower():
             return gist.lower()
     return error.splitlines()[0][:200]
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a process that has used a Temporal client, skipping the interpreter's finalization.
+
+    The client's core SDK (Rust, tokio) keeps threads that can call back into Python while the
+    interpreter is being torn down; a short-lived process then ends now and then with SIGSEGV
+    or SIGABRT after its work is done (seen on `q2c start` in CI; a known issue of the SDK's
+    bridge). What finalization would have done is done here first: spans flushed, log handlers
+    flushed and closed, stdout and stderr flushed.
+    """
+    try:
+        tracing.shutdown()
+        logging.shutdown()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)

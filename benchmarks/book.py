@@ -254,7 +254,7 @@ async def run(
                 *[
                     sys.executable,
                     "-c",
-                    "from starter.cli import main; main()",
+                    "from starter.cli import console; console()",
                     "start",
                     "--from-salesforce",
                     where,

@@ -519,7 +519,7 @@ def sandbox_process(env: dict[str, str], state_dir: Path) -> ManagedProcess:
     """`q2c sandbox` (the three vendors) as a child process."""
     return ManagedProcess(
         "sandbox",
-        [sys.executable, "-c", "from starter.cli import main; main()", "sandbox"],
+        [sys.executable, "-c", "from starter.cli import console; console()", "sandbox"],
         env=env,
         cwd=state_dir,
     )

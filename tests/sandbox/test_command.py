@@ -24,7 +24,7 @@ def test_q2c_sandbox_serves_until_interrupted(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-c",
-        "from starter.cli import main; main()",
+        "from starter.cli import console; console()",
         "sandbox",
         "--salesforce-port",
         "0",
@@ -66,7 +66,7 @@ def test_bad_fault_json_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-c",
-        "from starter.cli import main; main()",
+        "from starter.cli import console; console()",
         "sandbox",
         "--faults",
         '{"erp": [{"error_rate": 5}]}',
