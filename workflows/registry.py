@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workflows.catalog_sync import CatalogSyncWorkflow
 from workflows.contract import ContractWorkflow
+from workflows.late_payment import LatePaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.system_check import SystemCheckWorkflow
 
@@ -12,4 +13,5 @@ WORKFLOWS: list[type] = [
     ReconciliationWorkflow,
     SystemCheckWorkflow,
     CatalogSyncWorkflow,
+    LatePaymentWorkflow,
 ]

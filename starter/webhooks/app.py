@@ -3,6 +3,7 @@
 Answers: 202 accepted (the signal is durably in Temporal), 200 duplicate or ignored, 401 bad or
 stale signature, 400 a body that is not JSON, 422 a body that is JSON but not a valid event
 (with the field errors), 404 a contract that is not running, 409 a contract that has ended,
+(a payment of a contract that has ended is 202: `LatePaymentWorkflow` posts its journal),
 503 with Retry-After when Temporal or the event table does not answer, so the sender retries.
 The signature is checked on the raw body before anything else is read from it.
 """

@@ -139,7 +139,10 @@ class Answer(BaseModel):
     event_id: str
     workflow_id: str | None = None
     started: bool | None = Field(
-        None, description="closed-won only: a run was started (false: it was already running)."
+        None,
+        description="closed-won: a run was started (false: it was already running); a "
+        "payment of a contract that has ended: its late-payment workflow was started (false: "
+        "it already had that invoice).",
     )
     detail: str | None = None
 

@@ -4,6 +4,12 @@ Order matters for "nothing lost, nothing twice": an event id already recorded is
 duplicate; otherwise the signal (or signal-with-start) is sent and, once Temporal has stored
 it, the id is recorded and the event accepted. A crash between the two is a redelivery that
 signals again, which the workflow ignores (it keeps the ids of the messages it has seen).
+
+A payment event for a contract whose run has ended (an invoice paid after the term, or after a
+cancellation) reaches no signal: `invoice.paid` starts `LatePaymentWorkflow`, id
+`contract-<opportunity>:payment:<invoice id>`, which posts the payment journal under the
+contract's own key (accepted, 202; a second event for the same invoice starts nothing);
+`invoice.payment_failed` is answered 200 ignored. A contract that never ran stays 404.
 """
 
 from __future__ import annotations
@@ -21,7 +27,13 @@ from adapters.billing.records import BillingEvent
 from adapters.observability.logging import contract_context
 from adapters.settings import Settings
 from adapters.webhook_events import WebhookEvents
-from starter.control import signal_contract, start_contract
+from starter.control import (
+    ContractNotFound,
+    closed_contract,
+    signal_contract,
+    start_contract,
+    start_late_payment,
+)
 from starter.webhooks.models import Answer, ClosedWon, ContractAmended, ContractCancelled
 from workflows.contract import workflow_id_for
 from workflows.contract_models import AmendmentRequest, PaymentNotice
@@ -48,6 +60,19 @@ def workflow_of_invoice(event: BillingEvent) -> str | None:
     return workflow_id
 
 
+class Ignored(Exception):
+    """The event is for q2c but there is nothing to do with it (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Where an event went when it is not the contract's running workflow."""
+
+    workflow_id: str
+    started: bool | None = None
+    detail: str | None = None
+
+
 @dataclass
 class Receiver:
     """The receiver's collaborators: Temporal, the accepted-event table, the billing verifier."""
@@ -67,7 +92,7 @@ class Receiver:
         event_id: str,
         event_type: str,
         workflow_id: str,
-        deliver: Callable[[], Awaitable[bool | None]],
+        deliver: Callable[[], Awaitable[bool | Delivered | None]],
     ) -> tuple[int, Answer]:
         with contract_context(workflow_id):  # log lines of this event carry its contract id
             return await self._deliver_once(source, event_id, event_type, workflow_id, deliver)
@@ -78,7 +103,7 @@ class Receiver:
         event_id: str,
         event_type: str,
         workflow_id: str,
-        deliver: Callable[[], Awaitable[bool | None]],
+        deliver: Callable[[], Awaitable[bool | Delivered | None]],
     ) -> tuple[int, Answer]:
         if await asyncio.to_thread(self.events.seen, source, event_id):
             log.info("%s event %s (%s): duplicate, nothing done", source, event_id, event_type)
@@ -88,7 +113,22 @@ class Receiver:
                 workflow_id=workflow_id,
                 detail="already accepted; nothing done again",
             )
-        started = await deliver()
+        try:
+            delivered = await deliver()
+        except Ignored as exc:  # not recorded: a redelivery is answered the same way
+            log.info("%s event %s (%s) ignored: %s", source, event_id, event_type, exc)
+            return 200, Answer(
+                status="ignored", event_id=event_id, workflow_id=workflow_id, detail=str(exc)
+            )
+        detail = None
+        if isinstance(delivered, Delivered):
+            workflow_id, started, detail = (
+                delivered.workflow_id,
+                delivered.started,
+                delivered.detail,
+            )
+        else:
+            started = delivered
         await asyncio.to_thread(self.events.record, source, event_id, event_type, workflow_id)
         log.info(
             "%s event %s (%s) accepted for %s%s",
@@ -99,7 +139,11 @@ class Receiver:
             " (workflow started)" if started else "",
         )
         return 202, Answer(
-            status="accepted", event_id=event_id, workflow_id=workflow_id, started=started
+            status="accepted",
+            event_id=event_id,
+            workflow_id=workflow_id,
+            started=started,
+            detail=detail,
         )
 
     async def salesforce(
@@ -137,7 +181,30 @@ class Receiver:
         payment_id = invoice_id if signal == "payment" else event.id
         notice = PaymentNotice(payment_id=payment_id, invoice_id=invoice_id)
 
-        async def deliver() -> None:
-            await signal_contract(self.client, workflow_id, signal, notice, timeout=self.timeout)
+        async def deliver() -> Delivered | None:
+            try:
+                await signal_contract(
+                    self.client, workflow_id, signal, notice, timeout=self.timeout
+                )
+                return None
+            except ContractNotFound:
+                # Ended (paid after the term, or after a cancellation), or never existed:
+                # `closed_contract` raises ContractNotFound again for the latter (404).
+                closed = await closed_contract(self.client, workflow_id, timeout=self.timeout)
+            if signal != "payment":
+                raise Ignored(
+                    f"{workflow_id} has ended ({closed.stage}): a failed payment of an ended "
+                    "contract is for billing's dunning; nothing to post"
+                )
+            outcome = await start_late_payment(
+                self.client, self.settings.task_queue, closed, invoice_id, timeout=self.timeout
+            )
+            return Delivered(
+                workflow_id=outcome.workflow_id,
+                started=outcome.started,
+                detail=f"{workflow_id} has ended ({closed.stage}); workflow "
+                f"{outcome.workflow_id} posts the payment journal"
+                + ("" if outcome.started else " (it already had this invoice)"),
+            )
 
         return await self._once(BILLING, event.id, event.type, workflow_id, deliver)
