@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     webhook_temporal_timeout_seconds: float = Field(
         5.0, gt=0, description="Wait for Temporal before answering 503 + Retry-After."
     )
+    webhook_max_body_bytes: int = Field(
+        1_048_576, gt=0, description="Largest webhook body read; a larger one is answered 413."
+    )
     temporal_ui_url: str = Field(
         "", description="Web UI base for links (`q2c stuck`); empty: the `q2c dev` UI."
     )

@@ -4,8 +4,11 @@ Answers: 202 accepted (the signal is durably in Temporal), 200 duplicate or igno
 stale signature, 400 a body that is not JSON, 422 a body that is JSON but not a valid event
 (with the field errors), 404 a contract that is not running, 409 a contract that has ended,
 (a payment of a contract that has ended is 202: `LatePaymentWorkflow` posts its journal),
+413 a body over Q2C_WEBHOOK_MAX_BODY_BYTES (1 MiB by default; the connection is then closed),
 503 with Retry-After when Temporal or the event table does not answer, so the sender retries.
-The signature is checked on the raw body before anything else is read from it.
+The body size is checked before the body is read whole: a Content-Length over the limit is
+answered at once, and a chunked body is read only until it passes the limit. The signature is
+checked on the raw body before anything else is read from it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,29 @@ STRIPE_SIGNATURE = "Stripe-Signature"
 
 class BadRequest(Exception):
     """The body is not what the route takes (not JSON, not an object)."""
+
+
+class BodyTooLarge(Exception):
+    """The body is over the receiver's limit (the message gives sizes, never the body)."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, or `BodyTooLarge` as soon as it is known to be over `limit` bytes: from
+    Content-Length before any of it is read, else (a chunked body) once the bytes read pass
+    the limit: at most `limit` bytes are kept, plus the chunk that went over."""
+    declared = request.headers.get("content-length", "").strip()
+    huge = len(declared) > 18  # beyond any limit (and beyond what int() takes at 4300)
+    if declared.isascii() and declared.isdigit() and (huge or int(declared) > limit):
+        shown = f"{declared[:20]}..." if len(declared) > 20 else declared
+        raise BodyTooLarge(f"body of {shown} bytes is over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class AsciiJSONResponse(JSONResponse):
@@ -76,6 +102,8 @@ _ERRORS: dict[int, str] = {
     401: "Signature missing, wrong or outside the tolerance.",
     404: "No running contract for that opportunity.",
     409: "The contract has already run to its end.",
+    413: "The body is over Q2C_WEBHOOK_MAX_BODY_BYTES (1 MiB by default); the connection is "
+    "closed.",
     422: "The body is JSON but not a valid event; `detail` lists the field errors.",
     503: "Temporal (or the event table) did not answer; retry after `Retry-After` seconds.",
 }
@@ -115,6 +143,13 @@ def create_app(receiver: Receiver) -> FastAPI:
         # The reason only (missing, stale, no match), never the header or the body.
         log.warning("%s refused (401): %s", request.url.path, exc)
         return _problem(401, str(exc))
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        # Sizes only: the body was not read (or not read whole), and is never logged.
+        log.warning("%s refused (413): %s (Q2C_WEBHOOK_MAX_BODY_BYTES)", request.url.path, exc)
+        # Closed after the answer, so a sender cannot go on streaming what will not be read.
+        return _problem(413, str(exc), {"Connection": "close"})
 
     @app.exception_handler(BadRequest)
     async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
@@ -157,13 +192,13 @@ def create_app(receiver: Receiver) -> FastAPI:
         response_description=ACCEPTED,
         responses={
             200: {"model": Answer, "description": DUPLICATE},
-            **_responses(400, 401, 404, 409, 422, 503),
+            **_responses(400, 401, 404, 409, 413, 422, 503),
         },
     )
     async def salesforce(request: Request) -> JSONResponse:
         """`opportunity.closed_won` starts the contract; `contract.amended` and
         `contract.cancelled` deliver the amendment's id, read back from Salesforce."""
-        body = await request.body()
+        body = await read_body(request, settings.webhook_max_body_bytes)
         signature.verify(
             request.headers.get(signature.HEADER),
             body,
@@ -181,12 +216,12 @@ def create_app(receiver: Receiver) -> FastAPI:
         response_description=ACCEPTED,
         responses={
             200: {"model": Answer, "description": DUPLICATE},
-            **_responses(400, 401, 404, 503),
+            **_responses(400, 401, 404, 413, 503),
         },
     )
     async def billing(request: Request) -> JSONResponse:
         """A paid invoice, or a failed payment, reaches its contract as a payment signal."""
-        body = await request.body()
+        body = await read_body(request, settings.webhook_max_body_bytes)
         header = request.headers.get(STRIPE_SIGNATURE)
         if not header:
             raise signature.SignatureError(f"{STRIPE_SIGNATURE} header missing")

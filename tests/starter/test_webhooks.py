@@ -255,7 +255,7 @@ async def test_health_and_openapi(stack: Stack) -> None:
     assert (await stack.http.get(f"{stack.webhook_url}/healthz")).json() == {"status": "ok"}
     schema = (await stack.http.get(f"{stack.webhook_url}/openapi.json")).json()
     salesforce = schema["paths"]["/webhooks/salesforce"]["post"]
-    assert {"202", "200", "400", "401", "404", "422", "503"} <= set(salesforce["responses"])
+    assert {"202", "200", "400", "401", "404", "413", "422", "503"} <= set(salesforce["responses"])
     body = salesforce["requestBody"]["content"]["application/json"]["schema"]
     assert {ref["$ref"].rsplit("/", 1)[1] for ref in body["oneOf"]} == {
         "ClosedWon",
