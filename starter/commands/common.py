@@ -52,9 +52,15 @@ def operation_errors(what: str) -> Iterator[None]:
     except (TemporalUnavailable, StartRefused) as exc:
         raise OperationFailed(str(exc)) from None
     except BusinessError as exc:
-        raise OperationFailed(f"{what}: {exc}") from None
+        raise OperationFailed(_prefixed(what, exc)) from None
     except AdapterError as exc:
-        raise OperationFailed(f"{what}: {exc} (is it reachable?)") from None
+        raise OperationFailed(f"{_prefixed(what, exc)} (is it reachable?)") from None
+
+
+def _prefixed(what: str, exc: AdapterError) -> str:
+    """`what: <error>`, unless `what` is the system the error already names (its text starts
+    with `<system>: `), which would read `Salesforce: salesforce: …`."""
+    return str(exc) if what.casefold() == exc.system.casefold() else f"{what}: {exc}"
 
 
 Contract = WorkflowHandle[ContractWorkflow, object]
