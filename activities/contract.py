@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -34,8 +35,8 @@ from activities.contract_io import (
     ReadPayment,
     WriteBack,
 )
-from adapters.billing import BillingAdapter
-from adapters.billing.records import InvoiceLine
+from adapters.billing import BillingAdapter, stored_key
+from adapters.billing.records import BillingCreditNote, BillingInvoice, InvoiceLine
 from adapters.erp import ErpClient, external_id_for
 from adapters.erp import JournalLine as ErpJournalLine
 from adapters.errors import (
@@ -49,7 +50,7 @@ from adapters.errors import (
 from adapters.ledger import Ledger, request_hash
 from adapters.observability import metrics
 from adapters.salesforce import ExternalIds, SalesforceClient
-from domain.documents import Account
+from domain.documents import Account, credit_part_key, split_credit
 from domain.errors import InputError
 from domain.models import Amendment
 
@@ -290,34 +291,74 @@ class ContractActivities:
         )
 
     async def _credit(self, request: IssueDocument) -> IssuedDocument:
-        """A credit note against the latest invoice that can carry it whole."""
+        """A credit note against the invoices offered (the latest first), split over several
+        when one cannot carry it whole: each part a billing credit note keyed
+        `credit_part_key(key, n)`, at most what its invoice can still be credited.
+
+        Parts made before (a retry after a crash or a commit-then-fail) are found on the
+        invoices and counted; only what is still missing is placed, on invoices holding no part
+        yet. The whole is refused before any part is made when the invoices cannot hold it.
+        """
         doc = request.document
-        for invoice_id in request.credit_against:  # made before, on any of them?
-            for note in await self.billing.list_credit_notes(invoice_id):
-                if note.key == request.key:
-                    return IssuedDocument(billing_id=note.id, number=note.number)
+        wanted = {
+            stored_key(credit_part_key(request.key, n)): n
+            for n in range(1, len(request.credit_against) + 1)
+        }
+        made: dict[int, BillingCreditNote] = {}
+        free: list[BillingInvoice] = []
         for invoice_id in request.credit_against:
-            invoice = await self.billing.get_invoice(invoice_id)
-            if invoice.status in ("open", "paid") and invoice.total - invoice.credited >= doc.total:
-                note = await self.billing.create_credit_note(
-                    key=request.key,
-                    invoice_id=invoice_id,
-                    amount=doc.total,
+            parts = [
+                note
+                for note in await self.billing.list_credit_notes(invoice_id)
+                if note.key in wanted
+            ]
+            made |= {wanted[note.key or ""]: note for note in parts}
+            if not parts:
+                free.append(await self.billing.get_invoice(invoice_id))
+        left = doc.total - sum((note.total for note in made.values()), Decimal(0))
+        if left < 0:
+            raise BusinessError(
+                BILLING,
+                f"credit note {doc.key}: billing holds {doc.total - left} {doc.currency} of it "
+                f"already, more than its {doc.total}",
+                code="credit_note_conflict",
+            )
+        if left > 0:
+            free = [i for i in free if i.status in ("open", "paid")]
+            try:
+                amounts = split_credit(left, [i.total - i.credited for i in free])
+            except ValueError as exc:
+                raise BusinessError(
+                    BILLING,
+                    f"credit note {doc.key} of {doc.total} {doc.currency}: {exc} "
+                    "(open and paid invoices of the contract)",
+                    code="credit_exceeds_invoice",
+                ) from None
+            part = max(made, default=0)
+            for invoice, amount in zip(free, amounts, strict=True):
+                if amount <= 0:
+                    continue
+                part += 1
+                made[part] = await self.billing.create_credit_note(
+                    key=credit_part_key(request.key, part),
+                    invoice_id=invoice.id,
+                    amount=amount,
                     document_date=doc.date,
                     contract_id=doc.contract_id,
                     period_start=doc.period_start,
                     period_end=doc.period_end,
-                    metadata={"q2c_source": doc.source, "q2c_document": doc.key},
-                    memo=f"{doc.contract_id} {doc.key}: "
+                    metadata={
+                        "q2c_source": doc.source,
+                        "q2c_document": doc.key,
+                        "q2c_part": str(part),
+                    },
+                    memo=f"{doc.contract_id} {doc.key}"
+                    + (f" (part {part})" if part > 1 else "")
+                    + ": "
                     + "; ".join(line.description for line in doc.lines),
                 )
-                return IssuedDocument(billing_id=note.id, number=note.number)
-        raise BusinessError(
-            BILLING,
-            f"credit note {doc.key} of {doc.total} {doc.currency} exceeds what any invoice "
-            "of the contract can still be credited",
-            code="credit_exceeds_invoice",
-        )
+        first = made[min(made)]
+        return IssuedDocument(billing_id=first.id, number=first.number)
 
     @activity.defn(name="read_payment")
     async def read_payment(self, request: ReadPayment) -> PaymentFacts:

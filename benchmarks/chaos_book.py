@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from domain.documents import BillingDocument, JournalEntry
+from domain.documents import BillingDocument, JournalEntry, split_credit
 from domain.errors import InputError, PostingConflict
 from domain.models import Amendment, Scenario, UsageRecord
 from domain.posting import posting_difference
@@ -254,12 +254,13 @@ def _post_in_groups(
 
 
 def credit_notes_fit(documents: dict[str, BillingDocument]) -> bool:
-    """Whether each credit note, in posting order, fits whole on one invoice posted before it
-    (the latest first, as the workflow offers them to billing, which credits one invoice).
+    """Whether each credit note, in posting order, fits on the invoices posted before it, split
+    over several if need be (the latest first, as the workflow offers them to billing, which
+    credits each invoice at most its total).
 
-    A cancellation received after a later period was invoiced credits that period and part of
-    the one before on one document, more than either invoice: q2c parks such a contract
-    (`credit_exceeds_invoice`, docs/RELIABILITY.md), so the chaos book leaves it out.
+    The domain never credits more than was billed, so this holds but for credits refused by
+    billing's rules (a usage invoice is not offered: a usage-only remainder would not fit);
+    such a contract parks `credit_exceeds_invoice`, so the chaos book leaves it out.
     """
     credited: dict[str, Decimal] = {}
     posted: list[BillingDocument] = []
@@ -270,13 +271,13 @@ def credit_notes_fit(documents: dict[str, BillingDocument]) -> bool:
                 key=lambda p: (p.date, p.key),
                 reverse=True,
             )
-            home = next(
-                (p for p in candidates if p.total - credited.get(p.key, Decimal(0)) >= doc.total),
-                None,
-            )
-            if home is None:
+            rooms = [p.total - credited.get(p.key, Decimal(0)) for p in candidates]
+            try:
+                parts = split_credit(doc.total, rooms)
+            except ValueError:
                 return False
-            credited[home.key] = credited.get(home.key, Decimal(0)) + doc.total
+            for invoice, part in zip(candidates, parts, strict=True):
+                credited[invoice.key] = credited.get(invoice.key, Decimal(0)) + part
         posted.append(doc)
     return True
 

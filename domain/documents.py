@@ -9,6 +9,7 @@ refuses to exist unbalanced.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal, Self
@@ -19,6 +20,7 @@ from domain.models import LineKind
 from domain.money import currency_exponent
 
 __all__ = [
+    "CREDIT_PART_MARK",
     "Account",
     "BillingDocument",
     "DocumentKind",
@@ -26,9 +28,12 @@ __all__ = [
     "DocumentSource",
     "JournalEntry",
     "JournalLine",
+    "credit_part_key",
     "document_journal",
     "payment_journal",
     "revenue_journal",
+    "split_credit",
+    "whole_key",
 ]
 
 DocumentKind = Literal["invoice", "credit_note"]
@@ -203,3 +208,40 @@ def payment_journal(
         lines=_pair(Account.CASH, Account.ACCOUNTS_RECEIVABLE, amount),
         source_key=f"payment:{payment_id}",
     )
+
+
+# A credit note larger than what any one invoice can still be credited (a cancellation that
+# cuts the latest period and the one before, an upsell's invoice and the period's) is issued
+# in billing as several credit notes, one an invoice: the document stays one (one journal, one
+# line of the report); its parts carry the document's key with a part number.
+CREDIT_PART_MARK = "#part-"
+
+
+def credit_part_key(key: str, part: int) -> str:
+    """The key of part `part` (from 1) of a credit note: part 1 keeps the document's own key,
+    so an unsplit credit note is keyed as it always was."""
+    if part < 1:
+        raise ValueError(f"part {part}: parts count from 1")
+    return key if part == 1 else f"{key}{CREDIT_PART_MARK}{part}"
+
+
+def whole_key(key: str) -> str:
+    """The document key a billing record belongs to (a part's key without its part number)."""
+    return key.partition(CREDIT_PART_MARK)[0]
+
+
+def split_credit(total: Decimal, rooms: Sequence[Decimal]) -> list[Decimal]:
+    """`total` over invoices in the order given, each part at most that invoice's room (what it
+    can still be credited): the first invoices take as much as they can. One amount an invoice
+    (zero where nothing is left to place); ValueError when the rooms together are too small."""
+    if total <= 0:
+        raise ValueError(f"a credit of {total} cannot be split")
+    parts: list[Decimal] = []
+    left = total
+    for room in rooms:
+        part = min(left, max(room, Decimal(0)))
+        parts.append(part)
+        left -= part
+    if left > 0:
+        raise ValueError(f"the invoices can still be credited {total - left} of {total}")
+    return parts

@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.calendar import month_end
-from domain.documents import Account
+from domain.documents import Account, whole_key
 from domain.errors import InputError
 from domain.models import Amendment, Contract, ContractLine, UsageRecord
 from domain.money import from_minor, to_minor
@@ -376,7 +376,7 @@ def compare_billing(
     billed: defaultdict[str, Decimal] = defaultdict(Decimal)
     records: defaultdict[str, list[str]] = defaultdict(list)
     for doc in _documents(docs, as_of, prefix, workflow_id):
-        group = doc.key or f"billing:{doc.id}"
+        group = whole_key(doc.key) if doc.key else f"billing:{doc.id}"  # parts: one group
         records[group].append(f"{doc.kind.replace('_', ' ')} {doc.id}" + _status(doc))
         if doc.billed:
             billed[group] += doc.signed

@@ -9,7 +9,7 @@ what is recognized through any day; the status is what q2c wrote back to Salesfo
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
@@ -17,6 +17,7 @@ from adapters.billing import BillingAdapter
 from adapters.billing.records import BillingCreditNote, BillingInvoice
 from adapters.erp import ErpClient, external_id_for
 from adapters.salesforce import SalesforceClient
+from domain.documents import whole_key
 from domain.money import format_minor, to_minor
 from domain.report import Report, ReportDocument, ReportObligation
 from domain.revenue_plan import RevenuePlan
@@ -75,21 +76,28 @@ def _credit_doc(note: BillingCreditNote) -> BilledDocument:
         ),
         total=note.total,
         source=meta.get("q2c_source", "amendment"),
-        key=note.key or note.id,
+        key=whole_key(note.key) if note.key else note.id,
         document_key=meta.get("q2c_document"),
     )
 
 
+def _whole(parts: list[BilledDocument]) -> BilledDocument:
+    """One credit note of the contract from its parts on several invoices (`_credit`)."""
+    return replace(parts[0], total=sum((p.total for p in parts), Decimal(0)))
+
+
 async def billing_documents(billing: BillingAdapter, contract_id: str) -> list[BilledDocument]:
-    """The contract's invoices and credit notes that are not void, in report order."""
+    """The contract's invoices and credit notes that are not void, in report order; a credit
+    note split over several invoices is one document."""
     invoices = await billing.list_invoices_for(contract_id=contract_id)
     docs = [_invoice_doc(i) for i in invoices if i.status != "void"]
+    credits: dict[str, list[BilledDocument]] = {}
     for invoice in invoices:
-        docs += [
-            _credit_doc(note)
-            for note in await billing.list_credit_notes(invoice.id)
-            if note.status != "void"
-        ]
+        for note in await billing.list_credit_notes(invoice.id):
+            if note.status != "void":
+                doc = _credit_doc(note)
+                credits.setdefault(doc.key, []).append(doc)
+    docs += [_whole(parts) for parts in credits.values()]
     return sorted(docs, key=lambda d: d.order)
 
 

@@ -6,9 +6,8 @@ so the schedule had no invoice for the period while billing held one that nothin
 credit: the customer was billed for a month after the cancellation. The workflow now takes
 such a message the next day, as received then (`workflow.patched`): today's invoice stays in
 the schedule and the cancellation's credit note covers it with the days not served before it.
-(That credit is larger than either invoice, so billing, which credits one invoice per note,
-refuses it and the contract parks `credit_exceeds_invoice` tomorrow: owed money made visible
-instead of silently billed, docs/RELIABILITY.md.)
+(That credit is larger than either invoice: it is issued in billing over both,
+test_devserver_credit_split.py.)
 """
 
 from __future__ import annotations
