@@ -77,7 +77,24 @@ AFTER_TODAYS_BILLING = "amendment-after-todays-billing"
 # timed out on its business day 2036-01-13, two days before it would have expired).
 BEFORE_RUN_TIMEOUT = "continue-before-run-timeout"
 RUN_TIMEOUT_MARGIN = timedelta(days=1)
+# Patch: a contract that parks writes `NeedsAttention` and its reason onto the opportunity
+# before it waits for `retry`, so sales and finance see it in Salesforce (unless Salesforce is
+# what failed). A few attempts, bounded: a failed write is logged, never parks it again.
+PARK_WRITES_SALESFORCE = "park-writes-salesforce"
+PARK_WRITE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)
+PARK_WRITE_TIMEOUT = timedelta(seconds=30)
+PARK_WRITE_WINDOW = timedelta(minutes=2)
 SALESFORCE, BILLING, ERP = "salesforce", "billing", "erp"
+# Parks on what Salesforce holds (it answered): the opportunity can still take the status.
+# Any other park on a Salesforce call (down, refused, the opportunity gone) skips the write.
+SALESFORCE_DATA_REASONS = frozenset(
+    {"missing_product_mapping", "invalid_booking", "invalid_amendment"}
+)
 # Errors reading an amendment that no retry can cure (no such record, another contract's):
 # the amendment is refused with the reason instead of parking the whole contract on it.
 UNREADABLE_AMENDMENT = frozenset({"NOT_FOUND", "MALFORMED_ID", "WRONG_CONTRACT"})
@@ -748,7 +765,16 @@ class ContractWorkflow:
                     getattr(activity, "__name__", ""), getattr(document, "kind", None)
                 )
                 reason, detail = self._classify(err, system)
-                await self._park(reason, f"{summary}: {detail}")
+                salesforce_failed = reason == f"{SALESFORCE}_unavailable" or (
+                    system == SALESFORCE
+                    and (
+                        activity is ContractActivities.write_back
+                        or reason not in SALESFORCE_DATA_REASONS
+                    )
+                )
+                await self._park(
+                    reason, f"{summary}: {detail}", salesforce_failed=salesforce_failed
+                )
 
     @staticmethod
     def _code(err: ActivityError) -> str | None:
@@ -772,8 +798,12 @@ class ContractWorkflow:
         message = str(cause) if cause is not None else str(err)
         return f"{system}_unavailable", message
 
-    async def _park(self, reason: str, detail: str) -> None:
-        """NeedsAttention until an operator's `retry`; the interrupted step then runs again."""
+    async def _park(self, reason: str, detail: str, *, salesforce_failed: bool = False) -> None:
+        """NeedsAttention until an operator's `retry`; the interrupted step then runs again.
+
+        The opportunity shows `NeedsAttention` and the reason meanwhile (patch
+        park-writes-salesforce), unless Salesforce is the system that failed.
+        """
         previous = self.s.stage if self.s.stage != "NeedsAttention" else "Active"
         self.s.attention_reason = reason
         self.s.attention_detail = detail
@@ -781,11 +811,44 @@ class ContractWorkflow:
         self._set_stage("NeedsAttention")
         workflow.logger.warning("contract parked: %s: %s", reason, detail)
         self._retry_requested = False
+        if not salesforce_failed and workflow.patched(PARK_WRITES_SALESFORCE):
+            await self._write_parked(reason)
         await workflow.wait_condition(lambda: self._retry_requested)
         self._retry_requested = False
         self.s.attention_reason = None
         self.s.attention_detail = None
         self._set_stage(previous)
+
+    async def _write_parked(self, reason: str) -> None:
+        """`NeedsAttention` and the reason onto the opportunity: a few tries, then only a log.
+
+        Not through `_call`: a failed write must not park the parked contract again. What is
+        recorded as written is the parked status either way, so the steady state after `retry`
+        differs from it and `_post_due` writes the contract's status again.
+        """
+        status: Stage = "NeedsAttention"
+        self.s.written_status = f"{status}:{reason}"
+        try:
+            await workflow.execute_activity_method(
+                ContractActivities.write_back,
+                WriteBack(
+                    opportunity_id=self.s.opportunity_id,
+                    status=status,
+                    attention_reason=reason,
+                    workflow_id=workflow.info().workflow_id,
+                    billing_customer_id=self.s.billing_customer_id,
+                    erp_customer_id=self.s.erp_customer_id,
+                ),
+                start_to_close_timeout=PARK_WRITE_TIMEOUT,
+                schedule_to_close_timeout=PARK_WRITE_WINDOW,
+                retry_policy=PARK_WRITE_RETRY,
+                summary=f"status {status} ({reason}) → salesforce",
+            )
+        except ActivityError as err:
+            cause = err.cause if err.cause is not None else err
+            workflow.logger.warning(
+                "parked status not written to salesforce (still parked): %s", cause
+            )
 
     async def _write_back(self, status: str, *, revenue_schedule_id: str | None = None) -> None:
         """Status (and ids) onto the opportunity, where sales and finance look."""

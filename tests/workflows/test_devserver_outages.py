@@ -25,6 +25,7 @@ from tests.workflows.conftest import (
     seats,
 )
 from tests.workflows.test_devserver_activation import current_details
+from tests.workflows.test_devserver_park_salesforce import activity_names, idle
 from workflows import search_attributes as sa
 from workflows.contract import ContractWorkflow
 from workflows.contract_models import AmendmentRequest
@@ -40,8 +41,13 @@ COMMIT_THEN_FAIL: list[dict[str, Any]] = [{"method": "POST", "commit_then_fail_r
 
 
 async def assert_waits_for_retry(rig: ContractRig, handle: ContractHandle) -> None:
-    """Parked means idle: no activity pending or retrying, and the history does not grow."""
+    """Parked means idle: no activity pending or retrying, and the history does not grow.
+
+    The one activity after the failure is the park's status write onto the opportunity
+    (patch park-writes-salesforce), waited for here; it ends, and nothing follows it.
+    """
     latest = rig.client.get_workflow_handle(handle.id)
+    await idle(rig, handle)
     assert not (await latest.describe()).raw_description.pending_activities
     events = [e async for e in latest.fetch_history_events()]
     kinds = [e.event_type for e in events]
@@ -51,7 +57,7 @@ async def assert_waits_for_retry(rig: ContractRig, handle: ContractHandle) -> No
         if kind
         in (EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
     )
-    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds[last_failure:]
+    assert activity_names(events[last_failure:]) == ["write_back"]
     assert EventType.EVENT_TYPE_TIMER_STARTED not in kinds[last_failure:]
     await asyncio.sleep(WINDOW_SECONDS / 2)  # longer than the first retry interval
     assert len([e async for e in latest.fetch_history_events()]) == len(events)
