@@ -11,6 +11,13 @@ Billing prices are immutable (Stripe's model): a new list price in Salesforce ma
 (keyed by its amount), the old one is archived (`active=false`), and the mapping moves to the
 new one. A product that Salesforce does not describe well enough, or that billing or the ERP
 refuse, is *unmappable*: reported with the reason, nothing written back onto it.
+
+A product deactivated in Salesforce that still carries a mapping is *retired*: its billing
+prices and product archived and its ERP item marked inactive (`isInactive`), so nothing new can
+be sold or billed with them; the ids stay on Salesforce and contracts already running keep the
+ids they hold (invoice lines carry amounts, journal lines accounts). Reactivated in Salesforce,
+the next sync brings the same records back (the product and price are reactivated, the item
+active again).
 """
 
 from __future__ import annotations
@@ -28,10 +35,13 @@ from activities.catalog_io import (
     PRICE_FIELD,
     Catalog,
     CatalogEntry,
+    CatalogPage,
     CatalogProduct,
     ProductSync,
     ReadCatalog,
+    ReadPage,
     RetriedContract,
+    codes_on_several,
     item_key,
     price_key,
     product_key,
@@ -50,6 +60,7 @@ PRODUCT_FIELDS = (
     f"Id, Name, ProductCode, Family, CurrencyIsoCode, Q2C_Kind__c, {PRICE_FIELD}, {ITEM_FIELD}"
 )
 ENTRY_FIELDS = f"Id, Product2Id, CurrencyIsoCode, UnitPrice, {PRICE_FIELD}"
+ENTRY_FILTER = "IsActive = true AND Pricebook2.IsStandard = true"
 
 
 class RetryParked(BaseModel):
@@ -73,6 +84,36 @@ def _in_list(values: Iterable[str]) -> str:
     return "(" + ", ".join(soql_literal(v) for v in values) + ")"
 
 
+def _products(records: list[dict[str, Any]], entries: list[dict[str, Any]]) -> list[CatalogProduct]:
+    """Product2 records with their price-book entries, by (code, Id)."""
+    by_product: dict[str, list[CatalogEntry]] = {}
+    for entry in entries:
+        by_product.setdefault(str(entry["Product2Id"]), []).append(
+            CatalogEntry(
+                id=str(entry["Id"]),
+                currency=str(entry["CurrencyIsoCode"]),
+                unit_price=entry["UnitPrice"],
+                billing_price_id=entry.get(PRICE_FIELD),
+            )
+        )
+    products = [
+        CatalogProduct(
+            id=str(record["Id"]),
+            name=str(record["Name"]),
+            code=record.get("ProductCode"),
+            kind=record.get("Q2C_Kind__c"),
+            family=record.get("Family"),
+            currency=record.get("CurrencyIsoCode"),
+            billing_price_id=record.get(PRICE_FIELD),
+            erp_item_id=record.get(ITEM_FIELD),
+            entries=sorted(by_product.get(str(record["Id"]), []), key=lambda e: e.currency),
+        )
+        for record in records
+    ]
+    products.sort(key=lambda p: (p.code or "", p.id))
+    return products
+
+
 class Refused(Exception):
     """Billing or the ERP refused a record of the product: it is unmappable for that reason."""
 
@@ -88,7 +129,13 @@ class CatalogActivities:
         self.erp = erp
 
     def all(self) -> list[Any]:
-        return [self.read_catalog, self.sync_product, self.retry_parked_contracts]
+        return [
+            self.read_catalog,
+            self.read_page,
+            self.sync_product,
+            self.retire_product,
+            self.retry_parked_contracts,
+        ]
 
     # -- read ------------------------------------------------------------------------------
 
@@ -101,13 +148,12 @@ class CatalogActivities:
     async def read(self, product_ids: Sequence[str] | None = None) -> Catalog:
         records: list[dict[str, Any]] = []
         entries: list[dict[str, Any]] = []
-        entry_filter = "IsActive = true AND Pricebook2.IsStandard = true"
         if product_ids is None:
             records = await self.salesforce.query(
                 f"SELECT {PRODUCT_FIELDS} FROM Product2 WHERE IsActive = true"
             )
             entries = await self.salesforce.query(
-                f"SELECT {ENTRY_FIELDS} FROM PricebookEntry WHERE {entry_filter}"
+                f"SELECT {ENTRY_FIELDS} FROM PricebookEntry WHERE {ENTRY_FILTER}"
             )
         else:
             for chunk in _chunks(list(dict.fromkeys(product_ids))):
@@ -117,34 +163,114 @@ class CatalogActivities:
                 )
                 entries += await self.salesforce.query(
                     f"SELECT {ENTRY_FIELDS} FROM PricebookEntry "
-                    f"WHERE {entry_filter} AND Product2Id IN {ids}"
+                    f"WHERE {ENTRY_FILTER} AND Product2Id IN {ids}"
                 )
-        by_product: dict[str, list[CatalogEntry]] = {}
-        for entry in entries:
-            by_product.setdefault(str(entry["Product2Id"]), []).append(
-                CatalogEntry(
-                    id=str(entry["Id"]),
-                    currency=str(entry["CurrencyIsoCode"]),
-                    unit_price=entry["UnitPrice"],
-                    billing_price_id=entry.get(PRICE_FIELD),
-                )
+        return Catalog(products=_products(records, entries))
+
+    @activity.defn(name="catalog_read_page")
+    async def read_page(self, request: ReadPage) -> CatalogPage:
+        """One page of the catalog, in Id order: active products with their active entries
+        and the codes they share with any other active product, or (phase `retire`) inactive
+        products that still carry a mapping and whether an active product has their code."""
+        with vendor_errors():
+            return await self.page(request)
+
+    async def page(self, request: ReadPage) -> CatalogPage:
+        if request.product_ids is not None:
+            wanted = sorted(set(request.product_ids))
+            after = [i for i in wanted if request.after is None or i > request.after]
+            chosen = after[: request.limit]
+            catalog = await self.read(chosen) if chosen else Catalog(products=[])
+            more = len(after) > len(chosen)
+            products = catalog.products
+        else:
+            where = (
+                "IsActive = true"
+                if request.phase == "active"
+                else f"IsActive = false AND ({PRICE_FIELD} != null OR {ITEM_FIELD} != null)"
             )
-        products = [
-            CatalogProduct(
-                id=str(record["Id"]),
-                name=str(record["Name"]),
-                code=record.get("ProductCode"),
-                kind=record.get("Q2C_Kind__c"),
-                family=record.get("Family"),
-                currency=record.get("CurrencyIsoCode"),
-                billing_price_id=record.get(PRICE_FIELD),
-                erp_item_id=record.get(ITEM_FIELD),
-                entries=sorted(by_product.get(str(record["Id"]), []), key=lambda e: e.currency),
+            if request.after is not None:
+                where += f" AND Id > {soql_literal(request.after)}"
+            records = await self.salesforce.query(
+                f"SELECT {PRODUCT_FIELDS} FROM Product2 WHERE {where} "
+                f"ORDER BY Id LIMIT {request.limit}"
             )
-            for record in records
-        ]
-        products.sort(key=lambda p: (p.code or "", p.id))
-        return Catalog(products=products)
+            entries: list[dict[str, Any]] = []
+            if request.phase == "active":
+                for chunk in _chunks([str(r["Id"]) for r in records]):
+                    entries += await self.salesforce.query(
+                        f"SELECT {ENTRY_FIELDS} FROM PricebookEntry "
+                        f"WHERE {ENTRY_FILTER} AND Product2Id IN {_in_list(chunk)}"
+                    )
+            products = _products(records, entries)
+            more = len(records) == request.limit
+            chosen = [str(r["Id"]) for r in records]
+        shared = await self._active_with_codes([p.code for p in products if p.code])
+        pairs = [(p.id, p.code) for p in products]
+        page = CatalogPage(products=products, next_after=chosen[-1] if more else None)
+        if request.phase == "active":
+            page.duplicates = codes_on_several(pairs, shared)
+        else:
+            for product in products:
+                holders = sorted(i for i, code in shared if product.code and code == product.code)
+                if holders:
+                    page.in_use[product.id] = (
+                        f"ProductCode {product.code!r} is on active product "
+                        f"{', '.join(holders)}: its billing and ERP records stay in use"
+                    )
+        return page
+
+    async def _active_with_codes(self, codes: list[str]) -> list[tuple[str, str | None]]:
+        """(Id, ProductCode) of every active product with one of the codes, in any page."""
+        found: list[tuple[str, str | None]] = []
+        for chunk in _chunks(sorted(set(codes))):
+            records = await self.salesforce.query(
+                "SELECT Id, ProductCode FROM Product2 "
+                f"WHERE IsActive = true AND ProductCode IN {_in_list(chunk)}"
+            )
+            found += [(str(r["Id"]), r.get("ProductCode")) for r in records]
+        return found
+
+    # -- retire ----------------------------------------------------------------------------
+
+    @activity.defn(name="catalog_retire_product")
+    async def retire_product(self, product: CatalogProduct) -> ProductSync:
+        """An inactive product's billing prices and product archived, its ERP item inactive."""
+        with vendor_errors():
+            return await self.retire(product)
+
+    async def retire(self, product: CatalogProduct) -> ProductSync:
+        result = ProductSync(
+            product_id=product.id, code=product.code, name=product.name, outcome="unchanged"
+        )
+        if not product.code or not product.code.strip():
+            return result.model_copy(
+                update={
+                    "outcome": "unmappable",
+                    "reason": "inactive and mapped, but no ProductCode to find its billing "
+                    "and ERP records by: retire them by hand",
+                }
+            )
+        changes: list[str] = []
+        billed = await self.billing.find_product(product_key(product.code))
+        if billed is not None:
+            result.billing_product_id = billed.id
+            for price in await self.billing.list_prices(billed.id):
+                if price.active:
+                    await self.billing.set_price_active(price.id, False)
+                    changes.append(f"{price.currency} price {price.id} archived")
+            if billed.active:
+                await self.billing.update_product(billed.id, active=False)
+                changes.append(f"billing product {billed.id} archived")
+        external = external_id_for(item_key(product.code))
+        item = await self.erp.find(ITEM, external)
+        if item is not None:
+            result.erp_item_id = external
+            if not item.get("isInactive"):
+                await self.erp.upsert(ITEM, external, {"isInactive": True})
+                changes.append(f"ERP item {external} inactive")
+        outcome = "retired" if changes else "unchanged"
+        return result.model_copy(update={"outcome": outcome, "changes": changes})
 
     # -- one product -----------------------------------------------------------------------
 
@@ -293,9 +419,15 @@ class CatalogActivities:
                 if found is not None
                 else []
             )
+            if found is not None and found.get("isInactive"):  # retired, active again
+                differs.append("isInactive")
             if found is None or differs:
                 await self.erp.ensure_item(
-                    external, product.code, display_name=product.name, kind=product.kind
+                    external,
+                    product.code,
+                    display_name=product.name,
+                    kind=product.kind,
+                    fields={"isInactive": False},
                 )
                 changes.append(
                     f"ERP item {external} created"

@@ -4,11 +4,18 @@ Salesforce is the system of record for products and prices (DESIGN.md §1): each
 `Product2` with its active entries in the standard price book becomes one billing product with
 one active price per currency, and one ERP item. The rules here are pure, so the workflow and
 the activities apply the same ones.
+
+A whole-catalog run reads the catalog a page at a time (`ReadPage`, keyset by `Product2.Id`),
+first the active products, then the inactive ones that still carry a mapping (to retire), and
+carries its cursor and running totals (`CatalogSyncState`) across continue-as-new. Its result
+keeps the counts of every product and the details of at most `detail_limit` of them, those
+that need attention first.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Literal, get_args
 
@@ -18,8 +25,19 @@ from domain.models import LineKind
 
 KINDS: tuple[str, ...] = get_args(LineKind)
 
-Outcome = Literal["created", "updated", "unchanged", "unmappable", "failed"]
+Outcome = Literal["created", "updated", "unchanged", "unmappable", "failed", "retired"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+# Which product details a result keeps when it cannot keep them all (higher first).
+RANK: dict[str, int] = {
+    "failed": 3,
+    "unmappable": 3,
+    "retired": 2,
+    "created": 1,
+    "updated": 1,
+    "unchanged": 0,
+}
+# active: the active products; retire: the inactive ones with a mapping; done: nothing left.
+Phase = Literal["active", "retire", "done"]
 
 # What a product's mapping is called on Salesforce records (read by ContractWorkflow).
 PRICE_FIELD = "Q2C_Billing_Price_Id__c"
@@ -77,6 +95,30 @@ class Catalog(BaseModel):
     products: list[CatalogProduct]
 
 
+class ReadPage(BaseModel):
+    """One page of the catalog: up to `limit` products of `phase` whose Id is after `after`."""
+
+    phase: Literal["active", "retire"] = "active"
+    after: str | None = Field(None, description="The last Product2 Id of the page before.")
+    limit: int = Field(200, ge=1)
+    product_ids: list[str] | None = Field(None, description="None: the whole catalog.")
+
+
+class CatalogPage(BaseModel):
+    products: list[CatalogProduct]
+    next_after: str | None = Field(None, description="None: the phase has no more pages.")
+    duplicates: dict[str, str] = Field(
+        default_factory=dict,
+        description="Product2 Id → why it is unmappable: its code is on another active product "
+        "(any page of the catalog).",
+    )
+    in_use: dict[str, str] = Field(
+        default_factory=dict,
+        description="Inactive Product2 Id → why its records are not retired: an active product "
+        "has its code, so the billing product and ERP item are that product's now.",
+    )
+
+
 class ProductSync(BaseModel):
     """What the sync did for one product, and the ids it maps to."""
 
@@ -100,20 +142,58 @@ class RetriedContract(BaseModel):
     waiting_on: list[str] = Field(default_factory=list)
 
 
+class CatalogSyncState(BaseModel):
+    """Where a sync is and what it did so far: carried by continue-as-new to the next run."""
+
+    phase: Phase = "active"
+    after: str | None = None
+    runs: int = 1
+    totals: dict[str, int] = Field(default_factory=dict, description="outcome → products")
+    products: list[ProductSync] = Field(default_factory=list, description="The details kept.")
+    not_listed: int = 0
+
+    def add(self, result: ProductSync, limit: int) -> None:
+        self.totals[result.outcome] = self.totals.get(result.outcome, 0) + 1
+        if not keep_details(self.products, result, limit):
+            self.not_listed += 1
+
+
 class CatalogSyncInput(BaseModel):
     product_ids: list[str] | None = Field(None, description="None: the whole catalog.")
     retry_parked: bool = True
     vendor_window_seconds: float = Field(
         600.0, gt=0, description="How long a vendor may stay down before a step gives up."
     )
+    page_size: int = Field(200, ge=1, le=2000, description="Products read per activity.")
+    pages_per_run: int = Field(
+        5,
+        ge=1,
+        description="Pages one run syncs before it continues as new (earlier if Temporal "
+        "suggests it): bounds a run's history.",
+    )
+    detail_limit: int = Field(
+        200, ge=0, description="Product details the result keeps (the counts cover all)."
+    )
+    state: CatalogSyncState | None = Field(
+        None, description="Set by continue-as-new only: the cursor and totals so far."
+    )
 
 
 class CatalogSyncResult(BaseModel):
     products: list[ProductSync]
     contracts: list[RetriedContract] = Field(default_factory=list)
+    totals: dict[str, int] | None = Field(
+        None,
+        description="Outcome → products over the whole run; None in a result from before "
+        "paging, whose `products` lists every product.",
+    )
+    not_listed: int = Field(0, description="Products counted in `totals` but not listed.")
+    runs: int = Field(1, description="Runs of the chain (continue-as-new) the sync took.")
 
     def counts(self) -> dict[str, int]:
-        found = Counter(p.outcome for p in self.products)
+        found = self.totals
+        if found is None:
+            found = dict(Counter(p.outcome for p in self.products))
         return {outcome: found.get(outcome, 0) for outcome in OUTCOMES}
 
     @property
@@ -135,6 +215,42 @@ def unmappable_reason(product: CatalogProduct) -> str | None:
     if negative:
         return f"negative list price in {', '.join(negative)}"
     return None
+
+
+def keep_details(kept: list[ProductSync], result: ProductSync, limit: int) -> bool:
+    """Keep `result` in `kept` (at most `limit` long): while there is room, or in place of the
+    last kept one of a lower rank (an unchanged product gives way to a created one, that to an
+    unmappable one). False when a product's details are left out (this one or the one it
+    replaced)."""
+    if len(kept) < limit:
+        kept.append(result)
+        return True
+    if not kept:
+        return False
+    lowest = min(range(len(kept)), key=lambda i: (RANK[kept[i].outcome], -i))
+    if RANK[kept[lowest].outcome] < RANK[result.outcome]:
+        del kept[lowest]
+        kept.append(result)
+    return False
+
+
+def codes_on_several(
+    wanted: Sequence[tuple[str, str | None]], active: Sequence[tuple[str, str | None]]
+) -> dict[str, str]:
+    """Product2 Id → reason, for each `wanted` (Id, code) whose code is on more than one of the
+    `active` products (Id, code): the active products that have any of the wanted codes."""
+    by_code: dict[str, set[str]] = {}
+    for product_id, code in active:
+        if code:
+            by_code.setdefault(code, set()).add(product_id)
+    found: dict[str, str] = {}
+    for product_id, code in wanted:
+        ids = sorted(by_code.get(code or "", set()) | {product_id}) if code else []
+        if len(ids) > 1:
+            found[product_id] = (
+                f"ProductCode {code!r} is on {len(ids)} active products ({', '.join(ids)})"
+            )
+    return found
 
 
 def duplicate_codes(products: list[CatalogProduct]) -> dict[str, str]:

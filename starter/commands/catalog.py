@@ -2,8 +2,11 @@
 
 `sync` runs `CatalogSyncWorkflow` now (workflow id `catalog-sync`; a second `sync` while one
 runs attaches to it and prints its result) and prints what it did per product — created,
-updated, unchanged, unmappable (with the reason) or failed — and the contracts parked for a
-missing mapping that it retried. Exit code 1 when a product failed (a vendor stayed down, or
+updated, unchanged, unmappable (with the reason), failed, or retired (deactivated in Salesforce:
+billing prices archived, ERP item inactive) — and the contracts parked for a missing mapping
+that it retried. The counts cover the whole catalog; the table lists at most the result's
+`detail_limit` products (those that need attention first) and says how many more there are.
+Exit code 1 when a product failed (a vendor stayed down, or
 Salesforce refused the write-back; the next run tries again) or the sync could not run (no
 worker polls the task queue, Temporal does not answer), 2 for bad input; unmappable products
 are reported, not an error: fixing them is a catalog admin's job in Salesforce.
@@ -48,6 +51,7 @@ OUTCOME_STYLE = {
     "unchanged": "dim",
     "unmappable": "bold yellow",
     "failed": "bold red",
+    "retired": "magenta",
 }
 
 
@@ -155,6 +159,12 @@ def _render_sync(result: CatalogSyncResult, extra: dict[str, Any]) -> None:
     console.print(table)
     counts = result.counts()
     console.print(" · ".join(f"{n} {outcome}" for outcome, n in counts.items()), highlight=False)
+    if result.not_listed:
+        console.print(
+            f"{result.not_listed} more product(s) not listed (the counts cover them; "
+            "products that need attention are listed first)",
+            highlight=False,
+        )
     if result.contracts:
         contracts = Table(
             title="Contracts parked for missing_product_mapping", title_justify="left"
@@ -205,8 +215,10 @@ def sync(
     else:
         _render_sync(result, extra)
     failed = [p.code or p.product_id for p in result.products if p.outcome == "failed"]
-    if failed:
-        raise OperationFailed(f"{len(failed)} product(s) failed: {', '.join(failed)}")
+    more = result.counts()["failed"] - len(failed)
+    if failed or more:
+        listed = ", ".join(failed) + (f" and {more} more" if more else "")
+        raise OperationFailed(f"{len(failed) + more} product(s) failed: {listed}")
 
 
 # -- schedule ------------------------------------------------------------------------------

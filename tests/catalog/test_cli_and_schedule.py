@@ -71,6 +71,7 @@ async def test_catalog_sync_command_table_json_and_bad_input(catalog: Catalog) -
         "unchanged": 1,
         "unmappable": 1,
         "failed": 0,
+        "retired": 0,
     }
     assert body["workflow_id"] == "catalog-sync" and body["attached"] is False
     assert body["contracts"] == []

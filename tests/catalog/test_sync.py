@@ -35,6 +35,7 @@ async def test_fresh_catalog_creates_products_prices_items_and_mappings(catalog:
         "unchanged": 0,
         "unmappable": 0,
         "failed": 0,
+        "retired": 0,
     }
     billing = await catalog.billing_products()
     assert {code: p["name"] for code, p in billing.items()} == {
@@ -158,6 +159,7 @@ async def test_unmappable_products_are_listed_with_the_reason_and_not_created(
         "unchanged": 0,
         "unmappable": 6,
         "failed": 0,
+        "retired": 0,
     }
 
     billing = await catalog.billing_products()
