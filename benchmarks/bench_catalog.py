@@ -4,10 +4,11 @@
 USD, are seeded in an in-memory sandbox; the real worker runs `CatalogSyncWorkflow` on a
 Temporal dev server twice: the first run creates every billing product, price and ERP item and
 writes the ids back, the second finds everything in place and changes nothing. Printed: each
-run's outcome counts, wall time and milliseconds per product, and the workflow history of the
-first run (events, bytes).
+sync's outcome counts, wall time and milliseconds per product, and the workflow history of the
+first sync: each run of its chain (the sync reads `--page-size` products a page and continues
+as new after 5 pages), events and bytes.
 
-    .venv/bin/python -m benchmarks.bench_catalog [--products 200]
+    .venv/bin/python -m benchmarks.bench_catalog [--products 200] [--page-size 200]
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.catalog_io import CatalogSyncInput
 from adapters.database import make_engine
 from adapters.settings import Settings
 from sandbox.server import SandboxServer, run_in_thread
 from starter.binaries import temporal_cli
-from starter.catalog import run_catalog_sync
+from starter.catalog import start_catalog_sync
 from worker import running_worker
 from workflows import search_attributes
 
@@ -61,7 +63,7 @@ def catalog(products: int) -> dict[str, list[dict[str, Any]]]:
     return {"Product2": records, "PricebookEntry": entries}
 
 
-async def measure(settings: Settings, products: int, ledger_url: str) -> None:
+async def measure(settings: Settings, products: int, page_size: int, ledger_url: str) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),
         search_attributes=search_attributes.ALL,
@@ -72,24 +74,37 @@ async def measure(settings: Settings, products: int, ledger_url: str) -> None:
         first_run = ""
         for label in ("first run", "steady state"):
             started = time.monotonic()
-            result, _ = await run_catalog_sync(env.client, settings)
+            handle, _ = await start_catalog_sync(
+                env.client, settings, CatalogSyncInput(page_size=page_size)
+            )
+            result = await handle.result()
             elapsed = time.monotonic() - started
             counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
-            print(f"{label}: {counts}; {elapsed:.1f} s, {elapsed / products * 1000:.0f} ms/product")
-            if not first_run:
-                first_run = (await env.client.get_workflow_handle("catalog-sync").describe()).run_id
-        events = 0
-        size = 0
-        handle = env.client.get_workflow_handle("catalog-sync", run_id=first_run)
-        async for event in handle.fetch_history_events():
-            events += 1
-            size += event.ByteSize()
-        print(f"history of the first run: {events} events, {size / 1024:.0f} KB")
+            print(
+                f"{label}: {counts}; {elapsed:.1f} s, {elapsed / products * 1000:.0f} ms/product, "
+                f"{result.runs} run(s)"
+            )
+            first_run = first_run or handle.result_run_id or ""
+        run_id: str | None = first_run
+        while run_id:  # the first sync's chain of runs (continue-as-new)
+            events = 0
+            size = 0
+            following = None
+            handle = env.client.get_workflow_handle("catalog-sync", run_id=run_id)
+            async for event in handle.fetch_history_events():
+                events += 1
+                size += event.ByteSize()
+                if event.HasField("workflow_execution_continued_as_new_event_attributes"):
+                    attributes = event.workflow_execution_continued_as_new_event_attributes
+                    following = attributes.new_execution_run_id
+            print(f"first sync, run {run_id[:8]}: {events} events, {size / 1024:.0f} KB of history")
+            run_id = following
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--page-size", type=int, default=200)
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as state:
@@ -112,7 +127,9 @@ def main() -> None:
                 timeout=300,
             )
             seeded.raise_for_status()
-            asyncio.run(measure(settings, args.products, f"sqlite:///{state}/ledger.db"))
+            asyncio.run(
+                measure(settings, args.products, args.page_size, f"sqlite:///{state}/ledger.db")
+            )
 
 
 if __name__ == "__main__":
