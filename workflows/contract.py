@@ -88,6 +88,10 @@ PARK_WRITE_RETRY = RetryPolicy(
     maximum_attempts=3,
 )
 PARK_WRITE_TIMEOUT = timedelta(seconds=30)
+# Patch: a payment signalled while the contract writes its final status (Expired, Cancelled)
+# is applied before the run completes; it used to be taken into the state and dropped, its
+# journal never posted (the receiver's late-payment path only sees a signal that fails).
+PAYMENTS_AT_THE_END = "payments-at-the-end"
 PARK_WRITE_WINDOW = timedelta(minutes=2)
 SALESFORCE, BILLING, ERP = "salesforce", "billing", "erp"
 # Parks on what Salesforce holds (it answered): the opportunity can still take the status.
@@ -722,6 +726,12 @@ class ContractWorkflow:
             final = "Expired"
         self._set_stage(final)
         await self._write_back(final)
+        if workflow.patched(PAYMENTS_AT_THE_END):
+            # Signals that came during the write: payments are money received (their journal
+            # is owed); anything else is for a contract that has ended.
+            while self.s.pending_payments:
+                await self._apply_payment(self.s.pending_payments[0])
+                self.s.pending_payments.pop(0)
         self.s.finished = True
         return ContractOutcome(
             contract_id=self.s.opportunity_id, final_stage=final, terms_served=self.s.term
