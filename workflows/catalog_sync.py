@@ -26,6 +26,7 @@ agree; they only do the work twice.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         CatalogSyncInput,
         CatalogSyncResult,
         CatalogSyncState,
+        Outcome,
         ProductSync,
         ReadCatalog,
         ReadPage,
@@ -152,23 +154,41 @@ class CatalogSyncWorkflow:
         )
 
     async def _retire(self, product: CatalogProduct, in_use: str | None) -> ProductSync:
+        return await self._step(
+            product,
+            CatalogActivities.retire_product,
+            f"retire {product.code} (inactive) → billing, erp",
+            skipped=None if in_use is None else ("unchanged", in_use),
+        )
+
+    async def _step(
+        self,
+        product: CatalogProduct,
+        activity: Callable[[CatalogActivities, CatalogProduct], Awaitable[ProductSync]],
+        summary: str,
+        *,
+        skipped: tuple[Outcome, str] | None,
+    ) -> ProductSync:
+        """One product's activity (or the outcome it gets without one); a failure is the
+        product's outcome, not the run's."""
         try:
-            if in_use is not None:
+            if skipped is not None:
+                outcome, reason = skipped
                 return ProductSync(
                     product_id=product.id,
                     code=product.code,
                     name=product.name,
-                    outcome="unchanged",
-                    reason=in_use,
+                    outcome=outcome,
+                    reason=reason,
                 )
             try:
                 return await workflow.execute_activity_method(
-                    CatalogActivities.retire_product,
+                    activity,
                     product,
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                     schedule_to_close_timeout=self._window,
                     retry_policy=RETRY,
-                    summary=f"retire {product.code} (inactive) → billing, erp",
+                    summary=summary,
                 )
             except ActivityError as err:
                 return ProductSync(
@@ -199,50 +219,17 @@ class CatalogSyncWorkflow:
             results += await asyncio.gather(
                 *(self._sync(product, duplicates.get(product.id)) for product in batch)
             )
-        contracts: list[RetriedContract] = []
-        if input.retry_parked:
-            contracts = await workflow.execute_activity_method(
-                CatalogActivities.retry_parked_contracts,
-                RetryParked(
-                    query=PARKED_QUERY, workflow_id_prefix=workflow_id_for(""), signal="retry"
-                ),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                schedule_to_close_timeout=self._window,
-                retry_policy=RETRY,
-                summary="retry contracts parked for missing_product_mapping",
-            )
+        contracts = await self._retry_parked() if input.retry_parked else []
         return CatalogSyncResult(products=results, contracts=contracts)
 
     async def _sync(self, product: CatalogProduct, duplicate: str | None) -> ProductSync:
         reason = duplicate or unmappable_reason(product)
-        try:
-            if reason is not None:
-                return ProductSync(
-                    product_id=product.id,
-                    code=product.code,
-                    name=product.name,
-                    outcome="unmappable",
-                    reason=reason,
-                )
-            try:
-                return await workflow.execute_activity_method(
-                    CatalogActivities.sync_product,
-                    product,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    schedule_to_close_timeout=self._window,
-                    retry_policy=RETRY,
-                    summary=f"sync {product.code} → billing, erp, salesforce",
-                )
-            except ActivityError as err:
-                return ProductSync(
-                    product_id=product.id,
-                    code=product.code,
-                    name=product.name,
-                    outcome="failed",
-                    reason=_failure(err),
-                )
-        finally:
-            self._done += 1
+        return await self._step(
+            product,
+            CatalogActivities.sync_product,
+            f"sync {product.code} → billing, erp, salesforce",
+            skipped=None if reason is None else ("unmappable", reason),
+        )
 
     @workflow.query
     def progress(self) -> tuple[int, int]:
