@@ -78,8 +78,11 @@ def build_worker(
     )
 
 
-def contract_gauges(client: Client, settings: Settings, meter: MetricMeter) -> ContractGauges:
-    """The worker's gauges: contracts in NeedsAttention by reason, the amendment backlog."""
+def contract_gauges(
+    client: Client, settings: Settings, meter: MetricMeter, ledger_engine: Engine | None = None
+) -> ContractGauges:
+    """The worker's gauges: contracts in NeedsAttention by reason, the amendment backlog, and
+    (from the ledger) the last reconciliation run's mismatches by check."""
     return ContractGauges(
         client,
         meter,
@@ -87,6 +90,7 @@ def contract_gauges(client: Client, settings: Settings, meter: MetricMeter) -> C
         backlog=workflow_metrics.backlog_total,
         attention_query=ATTENTION_QUERY,
         reason_key=sa.ATTENTION_REASON,
+        ledger=ledger_engine,
     )
 
 
@@ -101,7 +105,7 @@ async def running_worker(
     """A worker polling the task queue, with its adapters open, until the block ends.
 
     With `metrics_meter` (the meter of the runtime serving Q2C_METRICS_BIND), the worker also
-    refreshes the contract gauges in the background.
+    refreshes the contract gauges in the background (the reconciliation gauge from the ledger).
     """
     # Sync activities run here; the SDK wants room for as many as may run at once (threads
     # are only started when needed).
@@ -113,7 +117,7 @@ async def running_worker(
             async with (
                 worker,
                 _background(
-                    contract_gauges(client, settings, metrics_meter).run()
+                    contract_gauges(client, settings, metrics_meter, ledger_engine).run()
                     if metrics_meter
                     else None
                 ),

@@ -174,6 +174,17 @@ class ReconciliationStore:
                 .order_by(col(ReconciliationDifference.id))
             ).all()
 
+    def differences_by_kind(self, run_id: str) -> dict[str, int]:
+        """How many differences a run found, by check (kinds with none are left out)."""
+        kind = col(ReconciliationDifference.kind)
+        with Session(self.engine) as session:
+            found = session.exec(
+                select(kind, func.count())
+                .where(col(ReconciliationDifference.run_id) == run_id)
+                .group_by(kind)
+            ).all()
+        return {str(name): int(count) for name, count in found}
+
     def contract_workflows(self) -> list[str]:
         """Workflow ids of every contract with an effect in the ledger (`contract-<opp>`)."""
         key = col(EffectRecord.key)

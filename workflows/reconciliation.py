@@ -5,8 +5,10 @@ bookings with the transaction price, billing's documents with the AR posted in t
 ERP's revenue with the schedule, and the ERP's deferred revenue with billed − recognized
 (`domain.reconciliation`). Contracts are read in batches by activities that change nothing
 outside; each contract workflow is signalled its verdict (search attribute `ReconStatus`),
-the run and its differences are recorded in the ledger, and the mismatches by check are set
-on the gauge `q2c_reconciliation_mismatches{kind=...}` of the worker's metrics.
+and the run and its differences are recorded in the ledger. Every worker reads the last
+recorded run from the ledger for its gauge `q2c_reconciliation_mismatches{kind=...}`
+(`adapters.observability.metrics.ReconciliationGauge`); the workflow sets no metric itself, so
+a worker that did not run the last reconciliation reports it all the same.
 
 Also here, for the CLI and other callers: `reconcile_contracts()` (run one and wait for its
 report) and `ensure_reconciliation_schedule()` (the daily Temporal Schedule).
@@ -48,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.reconciliation import ContractReconciliation, ReconciliationReport
 
 SCHEDULE_ID = "reconciliation-daily"
-METRIC = "q2c_reconciliation_mismatches"
 BATCH = 20  # contracts per activity
 PARALLEL = 4  # batches at once
 # Beyond this many clean contracts the report lists only the others (and counts the clean
@@ -129,11 +130,8 @@ class ReconciliationWorkflow:
             retry_policy=RETRY,
             summary="record the run in the ledger",
         )
-        gauge = workflow.metric_meter().create_gauge(
-            METRIC, "Differences the last reconciliation run found, by check."
-        )
-        for kind, count in report.by_kind().items():
-            gauge.set(count, {"kind": kind})
+        # The mismatch gauge is read from the recorded run by every worker (ReconciliationGauge);
+        # it was once set here, on this worker's meter only (no command: replays the same).
         workflow.set_current_details(
             f"as of {as_of}: {len(results)} contracts, {report.mismatches} mismatches "
             + ", ".join(f"{k} {n}" for k, n in report.by_kind().items() if n)

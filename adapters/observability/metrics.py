@@ -19,8 +19,11 @@ Business metrics (the names as scraped; `deploy/grafana/q2c-dashboard.json` show
 - `q2c_contracts_needs_attention{reason}` (gauge): running contracts in `NeedsAttention`, by
   `AttentionReason`, counted through Temporal visibility every `Q2C_METRICS_REFRESH_SECONDS`; every
   worker reports the same count, so take the max over workers.
-- `q2c_reconciliation_mismatches{kind}` (gauge): differences the last reconciliation run found,
-  by check (set by `ReconciliationWorkflow`, workflows/reconciliation.py).
+- `q2c_reconciliation_mismatches{kind}` (gauge): differences the last reconciliation run
+  recorded in the ledger found, by check (every kind of `domain.reconciliation.KINDS`, 0 where
+  none), read from the ledger (`q2c_recon_run`, `q2c_recon_difference`) every
+  `Q2C_METRICS_REFRESH_SECONDS`; no series before the first run. Every worker reads the same
+  ledger and reports the same numbers, whichever worker ran the run: take the max over workers.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import MetricMeter, SearchAttributeKey
@@ -42,7 +46,9 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import ConfigError
+from domain.reconciliation import KINDS
 
 log = logging.getLogger("q2c.metrics")
 
@@ -143,8 +149,43 @@ def record_posting(kind: str, outcome: str) -> None:
         counter.add(1, {"outcome": outcome})
 
 
+class ReconciliationGauge:
+    """`q2c_reconciliation_mismatches{kind}` from the last run recorded in the ledger.
+
+    Every worker reads the same ledger, so every worker reports the last run's differences,
+    whichever worker ran it (the gauge is not set from the workflow: a worker that did not run
+    the last reconciliation would keep an older run's numbers). Every kind is set, 0 where the
+    run found none; before any run is recorded nothing is set. The ledger is read in a thread
+    (SQLAlchemy blocks).
+    """
+
+    def __init__(self, meter: MetricMeter, ledger: Engine) -> None:
+        self.store = ReconciliationStore(ledger)
+        self._gauge = meter.create_gauge(
+            RECONCILIATION_MISMATCHES, DESCRIPTIONS[RECONCILIATION_MISMATCHES]
+        )
+
+    async def refresh(self) -> dict[str, int] | None:
+        """Set the gauge from the newest run; its mismatches by kind, None before any run."""
+        found = await asyncio.to_thread(self._last_run)
+        if found is None:
+            return None
+        for kind, count in found.items():
+            self._gauge.set(count, {"kind": kind})
+        return found
+
+    def _last_run(self) -> dict[str, int] | None:
+        runs = self.store.runs(limit=1)
+        if not runs:
+            return None
+        counts: dict[str, int] = dict.fromkeys(KINDS, 0)
+        counts.update(self.store.differences_by_kind(runs[0].run_id))
+        return counts
+
+
 class ContractGauges:
-    """Gauges refreshed in the worker's background: parked contracts by reason, the backlog.
+    """Gauges refreshed in the worker's background: parked contracts by reason, the backlog,
+    and (with `ledger`) the last reconciliation run's mismatches (`ReconciliationGauge`).
 
     Parked contracts are listed through Temporal visibility (only those in NeedsAttention, a
     handful in a healthy book), read by their `AttentionReason`; a reason seen once is reported
@@ -162,18 +203,28 @@ class ContractGauges:
         backlog: Callable[[], int],
         attention_query: str,
         reason_key: SearchAttributeKey[str],
+        ledger: Engine | None = None,
     ) -> None:
         self.client = client
         self.interval = interval_seconds
         self.backlog = backlog
         self.query = attention_query
         self.reason_key = reason_key
+        self.reconciliation = ReconciliationGauge(meter, ledger) if ledger is not None else None
         self._attention = meter.create_gauge(NEEDS_ATTENTION, DESCRIPTIONS[NEEDS_ATTENTION])
         self._backlog = meter.create_gauge(AMENDMENT_BACKLOG, DESCRIPTIONS[AMENDMENT_BACKLOG])
         self._reasons: set[str] = set()
-        self._warned = False
+        self._warned: set[str] = set()
 
     async def refresh(self) -> dict[str, int]:
+        """Every gauge once (the attention counts are returned); raises what failed."""
+        counts = await self.refresh_attention()
+        if self.reconciliation is not None:
+            await self.reconciliation.refresh()
+        return counts
+
+    async def refresh_attention(self) -> dict[str, int]:
+        """The backlog, and the parked contracts by reason (counted through visibility)."""
         self._backlog.set(max(self.backlog(), 0))
         counts: Counter[str] = Counter()
         async for execution in self.client.list_workflows(self.query, limit=self.LIMIT):
@@ -185,18 +236,26 @@ class ContractGauges:
         return dict(counts)
 
     async def run(self) -> None:
-        """Refresh every interval until cancelled; a failed refresh is logged once and retried."""
+        """Refresh every interval until cancelled; each part refreshes on its own (a ledger
+        down does not stop the parked contracts' count), a failure is logged once and retried."""
         while True:
-            try:
-                await self.refresh()
-                self._warned = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not self._warned:
-                    log.warning("metrics: cannot count parked contracts: %s", _first_line(exc))
-                    self._warned = True
+            await self._guarded("cannot count parked contracts", self.refresh_attention)
+            if self.reconciliation is not None:
+                await self._guarded(
+                    "cannot read the last reconciliation run", self.reconciliation.refresh
+                )
             await asyncio.sleep(self.interval)
+
+    async def _guarded(self, what: str, refresh: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await refresh()
+            self._warned.discard(what)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if what not in self._warned:
+                log.warning("metrics: %s: %s", what, _first_line(exc))
+                self._warned.add(what)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.billing import BillingAdapter
+from adapters.database import make_engine
 from adapters.erp import ErpClient
 from adapters.http import make_http_client
 from adapters.observability import metrics
@@ -71,18 +72,41 @@ async def recon_env(metrics_bind: str) -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-async def mismatch_gauge(bind: str, task_queue: str) -> dict[str, float]:
-    """`kind → value` of q2c_reconciliation_mismatches for one worker's task queue."""
+@pytest.fixture(scope="module")
+def other_worker() -> str:
+    """The metrics endpoint of another worker: one that runs no reconciliation."""
+    bind = f"127.0.0.1:{_free_port()}"
+    assert metrics.metrics_runtime(bind) is not None
+    return bind
+
+
+async def _scrape(bind: str) -> dict[str, float]:
+    """`kind → value` of q2c_reconciliation_mismatches on a worker's endpoint."""
     async with httpx.AsyncClient(timeout=10) as http:
         page = (await http.get(f"http://{bind}/metrics")).text
     found: dict[str, float] = {}
     for line in page.splitlines():
         match = re.match(r"^q2c_reconciliation_mismatches\{([^}]*)\} (\S+)$", line)
-        if match and f'task_queue="{task_queue}"' in match.group(1):
+        if match:
             kind = re.search(r'kind="([^"]+)"', match.group(1))
             assert kind is not None, line
             found[kind.group(1)] = float(match.group(2))
     return found
+
+
+async def mismatch_gauge(sim: Simulation, bind: str, other: str) -> dict[str, float]:
+    """`kind → value` of q2c_reconciliation_mismatches on `other`, a worker that did not run
+    the reconciliation, after its gauge refresh read the simulation's ledger. The worker that
+    ran it (`bind`) sets nothing from the workflow: one source of truth, the recorded run."""
+    engine = make_engine(sim.settings.database_url)
+    try:
+        runtime = metrics.metrics_runtime(other)
+        assert runtime is not None
+        await metrics.ReconciliationGauge(runtime.metric_meter, engine).refresh()
+    finally:
+        engine.dispose()
+    assert await _scrape(bind) == {}
+    return await _scrape(other)
 
 
 def by_kind(result: ContractReconciliation) -> dict[str, Difference]:
@@ -103,7 +127,7 @@ async def _void_directly(sim: Simulation, invoice_id: str) -> None:
 
 
 async def test_drift_behind_q2cs_back_is_reported_exactly(
-    recon_env: WorkflowEnvironment, metrics_bind: str
+    recon_env: WorkflowEnvironment, metrics_bind: str, other_worker: str
 ) -> None:
     path = SCENARIOS / "01-annual-contract-billed-monthly.json"
     text = read(path)
@@ -125,9 +149,8 @@ async def test_drift_behind_q2cs_back_is_reported_exactly(
         # A large book's report lists only contracts with differences; the clean are counted.
         assert (summary.contracts, summary.clean_omitted, summary.compared) == ([], 1, 1)
         assert only(await reconcile(recon_env, sim)).status == "Clean"
-        queue = sim.settings.task_queue
         clean = dict.fromkeys(("bookings", "billing_vs_ar", "revenue", "deferred"), 0.0)
-        assert await mismatch_gauge(metrics_bind, queue) == clean
+        assert await mismatch_gauge(sim, metrics_bind, other_worker) == clean
 
         # (a) an invoice voided in billing, not through q2c
         async with BillingAdapter(sim.settings) as billing:
@@ -145,8 +168,8 @@ async def test_drift_behind_q2cs_back_is_reported_exactly(
         assert any(r.startswith("journal ") for r in billing_diff.records)
         assert found["deferred"].amount == voided.total
         assert result.status == "Mismatch"
-        # The business metric on the worker's Prometheus endpoint: mismatches by check.
-        assert await mismatch_gauge(metrics_bind, queue) == {
+        # The business metric on a worker's Prometheus endpoint: mismatches by check.
+        assert await mismatch_gauge(sim, metrics_bind, other_worker) == {
             **clean,
             "billing_vs_ar": 1.0,
             "deferred": 1.0,
