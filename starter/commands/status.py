@@ -2,21 +2,33 @@
 
 `status` asks the workflow (`status` query) and reads its search attributes (next billing
 date); `stuck` is the visibility query `ContractStage = "NeedsAttention"`, each contract's
-fix read from its workflow; `report` is the DESIGN.md §6 report of the live contract as of
+fix read from its workflow, and then the failed late payments (`LatePaymentWorkflow`, a payment
+journal of an ended contract not posted: `WorkflowType = "LatePayment" AND ExecutionStatus =
+"Failed"`, closed in the last 30 days, the latest run of each id only), each one's failure
+read from its close event; `report` is the DESIGN.md §6 report of the live contract as of
 today (`report` query). Nothing here changes a contract.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import shlex
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+)
 
 from adapters.settings import get_settings
 from domain.report import Report
@@ -29,14 +41,16 @@ from starter.commands.common import (
     operation_errors,
     resolve,
     stuck_link,
+    ui_base,
     workflow_link,
 )
 from starter.commands.contracts import status_of
 from starter.commands.schedule import documents_table
-from starter.control import temporal_call
+from starter.control import ContractNotFound, temporal_call
 from workflows import search_attributes as sa
 from workflows.contract import ContractWorkflow
 from workflows.contract_models import ContractStatus
+from workflows.late_payment import WORKFLOW_TYPE as LATE_PAYMENT
 
 ContractArg = Annotated[
     str,
@@ -141,10 +155,93 @@ async def _stuck_rows(client: Client) -> list[dict[str, Any]]:
     return rows
 
 
-async def _stuck() -> tuple[list[dict[str, Any]], str]:
+LATE_PAYMENTS_FAILED = f'WorkflowType = "{LATE_PAYMENT}" AND ExecutionStatus = "Failed"'
+LATE_PAYMENT_DAYS = 30  # failed late payments closed this recently are listed
+LATE_PAYMENT_LIMIT = 200  # failed runs read at most
+
+
+def late_payments_query(now: dt.datetime, days: int = LATE_PAYMENT_DAYS) -> str:
+    """Late payments that failed, closed in the last `days` days (visibility query)."""
+    since = (now - dt.timedelta(days=days)).astimezone(dt.UTC)
+    return f'{LATE_PAYMENTS_FAILED} AND CloseTime > "{since:%Y-%m-%dT%H:%M:%SZ}"'
+
+
+def late_payment_fix(workflow_id: str, namespace: str) -> str:
+    """The command that runs a failed late payment again, once its cause is fixed."""
+    ns = "" if namespace == "default" else f" --namespace {shlex.quote(namespace)}"
+    return (
+        f"temporal workflow reset{ns} --workflow-id {shlex.quote(workflow_id)} "
+        '--type FirstWorkflowTask --reason "cause fixed"'
+    )
+
+
+async def _late_payment_rows(client: Client) -> list[dict[str, Any]]:
+    """Failed late payments, newest first: the latest run of each workflow id only (a failure
+    since run again, by a redelivered webhook or a reset, is not listed)."""
+    latest: dict[str, WorkflowExecution] = {}
+    query = late_payments_query(dt.datetime.now(dt.UTC))
+    async with temporal_call("list failed late payments", TIMEOUT):
+        async for found in client.list_workflows(query, limit=LATE_PAYMENT_LIMIT):
+            seen = latest.get(found.id)
+            if seen is None or _closed(found) > _closed(seen):
+                latest[found.id] = found
+    calls = asyncio.Semaphore(16)  # Temporal calls at once
+
+    async def row(execution: WorkflowExecution) -> dict[str, Any] | None:
+        async with calls:
+            return await _late_payment_row(client, execution)
+
+    rows = await asyncio.gather(*(row(e) for e in latest.values()))
+    listed = [row for row in rows if row is not None]
+    return sorted(listed, key=lambda r: r["close_time"] or "", reverse=True)
+
+
+def _closed(execution: WorkflowExecution) -> dt.datetime:
+    return execution.close_time or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+async def _late_payment_row(client: Client, execution: WorkflowExecution) -> dict[str, Any] | None:
+    contract, _, invoice = execution.id.rpartition(":payment:")
+    try:
+        async with temporal_call(f"describe {execution.id}", TIMEOUT):
+            current = await client.get_workflow_handle(execution.id).describe()
+    except ContractNotFound:
+        return None  # gone since it was listed (retention)
+    if current.run_id != execution.run_id or current.status != WorkflowExecutionStatus.FAILED:
+        return None  # run again since: running, posted, or failed anew (listed on its own)
+    failure = None
+    try:
+        async with temporal_call(f"failure of {execution.id}", TIMEOUT):
+            await client.get_workflow_handle(execution.id, run_id=execution.run_id).result(
+                follow_runs=False
+            )
+    except WorkflowFailureError as exc:
+        cause = exc.cause or exc
+        failure = (getattr(cause, "message", None) or str(cause)).strip().splitlines()[0]
+    closed = execution.close_time
+    return {
+        "workflow_id": execution.id,
+        "run_id": execution.run_id,
+        "contract": contract or None,
+        "invoice_id": invoice if contract else None,
+        "failure": failure,
+        "close_time": closed.astimezone(dt.UTC).isoformat() if closed else None,
+        "fix": late_payment_fix(execution.id, client.namespace),
+        "web_ui": workflow_link(get_settings(), client.namespace, execution.id),
+    }
+
+
+def late_payments_link(namespace: str) -> str:
+    """The Web UI's workflow list of failed late payments."""
+    base = ui_base(get_settings())
+    return f"{base}/namespaces/{namespace}/workflows?query={quote(LATE_PAYMENTS_FAILED)}"
+
+
+async def _stuck() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     client = await connect()
     rows = await _stuck_rows(client)
-    return rows, stuck_link(get_settings(), client.namespace)
+    late = await _late_payment_rows(client)
+    return rows, late, client.namespace
 
 
 def stuck_table(rows: list[dict[str, Any]]) -> Table:
@@ -164,19 +261,62 @@ def stuck_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def late_payments_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(
+        title=f"Late payments that failed (last {LATE_PAYMENT_DAYS} days)", title_justify="left"
+    )
+    table.add_column("Workflow / contract", overflow="fold")
+    table.add_column("Invoice")
+    table.add_column("Failure", style="red", overflow="fold")
+    table.add_column("Closed (UTC)")
+    for row in rows:
+        closed = row["close_time"][:19].replace("T", " ") if row.get("close_time") else "-"
+        table.add_row(  # as Text: a vendor's message is not Rich markup
+            Text(f"{row['workflow_id']}\n{row.get('contract') or '-'}"),
+            Text(row.get("invoice_id") or "-"),
+            Text(row.get("failure") or "-"),
+            closed,
+        )
+    return table
+
+
 @app.command()
 def stuck(as_json: JsonFlag = False) -> None:
-    """Every contract parked in NeedsAttention, with its reason and Web UI link."""
+    """Every contract parked in NeedsAttention, with its reason and Web UI link, and every late
+    payment (of an ended contract) that failed in the last 30 days, with its fix."""
     with operation_errors("stuck"):
-        rows, link = asyncio.run(_stuck())
+        rows, late, namespace = asyncio.run(_stuck())
+    settings = get_settings()
+    link = stuck_link(settings, namespace)
+    late_link = late_payments_link(namespace)
     if as_json:
-        typer.echo(json.dumps({"contracts": rows, "web_ui": link}, indent=2))
+        answer = {
+            "contracts": rows,
+            "web_ui": link,
+            "late_payments": late,
+            "late_payments_web_ui": late_link,
+        }
+        typer.echo(json.dumps(answer, indent=2))
         return
     if not rows:
         console.print("No contract needs attention.")
     else:
         console.print(stuck_table(rows), highlight=False)
     console.print(f"Web UI: {link}", highlight=False, soft_wrap=True)
+    if not late:
+        console.print(f"No late payment failed in the last {LATE_PAYMENT_DAYS} days.")
+        return
+    console.print()
+    console.print(late_payments_table(late), highlight=False)
+    console.print(
+        "Fix the cause (the failure says which call, and the vendor's answer), then resend the "
+        "invoice.paid event from billing (a new event id starts the payment again), or reset "
+        "the workflow:",
+        highlight=False,
+    )
+    for row in late:
+        console.print(f"  {row['fix']}", highlight=False, soft_wrap=True, markup=False)
+    console.print(f"Web UI: {late_link}", highlight=False, soft_wrap=True)
 
 
 # -- report --------------------------------------------------------------------------------
