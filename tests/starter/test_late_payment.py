@@ -25,7 +25,7 @@ from starter.catalog import map_products
 from tests.starter.conftest import CATALOG, Booked, Stack, last_month_end, seat_line
 from workflows.contract import ContractWorkflow
 from workflows.contract_models import ContractState
-from workflows.late_payment import LatePaymentOutcome, LatePaymentWorkflow, late_payment_id
+from workflows.late_payment import LatePaymentOutcome, late_payment_id
 
 T = TypeVar("T")
 CASH, RECEIVABLE = "1000", "1100"  # activities.contract.ERP_ACCOUNTS
@@ -187,7 +187,7 @@ async def test_an_invoice_paid_after_the_end_posts_its_payment_journal_once(stac
         True,
     )
     assert "has ended (Expired)" in answer["detail"]
-    handle = stack.client.get_workflow_handle_for(LatePaymentWorkflow.run, late_id)
+    handle = stack.client.get_workflow_handle(late_id, result_type=LatePaymentOutcome)
     outcome = await _result(handle)
     key = f"{booked.workflow_id}:journal:payment:{invoice.id}"  # the contract's own key
     assert outcome == LatePaymentOutcome(
@@ -265,7 +265,9 @@ async def test_an_invoice_of_a_cancelled_contract_paid_after_the_end(stack: Stac
     assert response.status_code == 202, response.text
     assert "has ended (Cancelled)" in response.json()["detail"]
     late_id = late_payment_id(booked.workflow_id, invoice.id)
-    outcome = await _result(stack.client.get_workflow_handle_for(LatePaymentWorkflow.run, late_id))
+    outcome = await _result(
+        stack.client.get_workflow_handle(late_id, result_type=LatePaymentOutcome)
+    )
     assert outcome.amount == paid.amount_paid == invoice.total - invoice.credited
     [journal] = await _payment_journals(stack, booked)
     assert journal.idempotency_key == f"{booked.workflow_id}:journal:payment:{invoice.id}"
