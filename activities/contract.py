@@ -364,12 +364,15 @@ class ContractActivities:
     async def read_payment(self, request: ReadPayment) -> PaymentFacts:
         with vendor_errors():
             invoice = await self.billing.get_invoice(request.invoice_id)
-        if invoice.status != "paid" or invoice.amount_paid <= 0:
+        if invoice.status != "paid":
             raise ApplicationError(
                 f"invoice {invoice.id} is {invoice.status}, not paid",
                 {"reason": "payment_not_found", "system": BILLING},
                 non_retryable=True,
             )
+        # Paid with amount_paid 0: settled by credit notes alone (billing marks such an invoice
+        # paid and sends invoice.paid, as Stripe does). No cash moved: the amount is 0 and the
+        # workflow posts no journal.
         return PaymentFacts(
             invoice_id=invoice.id,
             amount=invoice.amount_paid,

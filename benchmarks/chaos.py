@@ -565,8 +565,8 @@ class Harness:
             paid = [
                 Paid(i.id, i.amount_paid, i.paid_at.date())
                 for i in invoices
-                if i.status == "paid" and i.paid_at is not None
-            ]
+                if i.status == "paid" and i.paid_at is not None and i.amount_paid > 0
+            ]  # an invoice settled by credit notes alone moves no cash: no payment journal
             total.add(
                 compare_contract(
                     contract.number,
@@ -615,7 +615,9 @@ class Harness:
         async with BillingAdapter(self.stack.settings) as billing:
             for contract in book:
                 invoices = await billing.list_invoices_for(contract_id=contract.number)
-                counts[contract.number] = sum(i.status == "paid" for i in invoices)
+                counts[contract.number] = sum(
+                    i.status == "paid" and i.amount_paid > 0 for i in invoices
+                )
         return counts
 
 

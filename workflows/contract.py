@@ -92,6 +92,10 @@ PARK_WRITE_TIMEOUT = timedelta(seconds=30)
 # is applied before the run completes; it used to be taken into the state and dropped, its
 # journal never posted (the receiver's late-payment path only sees a signal that fails).
 PAYMENTS_AT_THE_END = "payments-at-the-end"
+# Patch: an invoice "paid" by credit notes alone (amount paid 0: a credit that covered it
+# whole, and billing's invoice.paid for it) moves no cash: no payment journal, no park. It
+# parked `payment_not_found` before (found by the chaos run once credits were split).
+CREDIT_SETTLED_PAYMENT = "credit-settled-payment"
 PARK_WRITE_WINDOW = timedelta(minutes=2)
 SALESFORCE, BILLING, ERP = "salesforce", "billing", "erp"
 # Parks on what Salesforce holds (it answered): the opportunity can still take the status.
@@ -500,6 +504,11 @@ class ContractWorkflow:
             system=BILLING,
             summary=f"payment {notice.payment_id} ← billing",
         )
+        if facts.amount <= 0 and workflow.patched(CREDIT_SETTLED_PAYMENT):
+            workflow.logger.info(
+                "invoice %s settled by credit notes: no cash, no journal", notice.invoice_id
+            )
+            return
         contract = self._contract()
         entry = payment_journal(
             contract.id,

@@ -90,7 +90,9 @@ class LatePaymentInput(BaseModel):
 
 class LatePaymentOutcome(BaseModel):
     key: str
-    erp_journal_id: str
+    erp_journal_id: str | None = Field(
+        description="None when the invoice was settled by credit notes alone (no cash moved)."
+    )
     amount: Decimal
     currency: str
     paid_on: dt.date
@@ -107,6 +109,17 @@ class LatePaymentWorkflow:
             ReadPayment(invoice_id=input.invoice_id, payment_id=input.payment_id),
             summary=f"payment {input.payment_id} ← billing",
         )
+        today = (workflow.now() + timedelta(days=input.clock_offset_days)).date()
+        key = f"{input.key_prefix}journal:payment:{input.payment_id}"
+        if facts.amount <= 0:  # settled by credit notes alone: no cash, no journal
+            self._details(f"invoice {input.invoice_id} settled by credit notes: nothing to post")
+            return LatePaymentOutcome(
+                key=key,
+                erp_journal_id=None,
+                amount=facts.amount,
+                currency=input.currency,
+                paid_on=facts.paid_on or today,
+            )
         erp_customer_id = await self._call(
             ContractActivities.ensure_erp_customer,
             EnsureCustomer(
@@ -119,7 +132,6 @@ class LatePaymentWorkflow:
             ),
             summary=f"customer {input.account_id} ← erp (as recorded)",
         )
-        today = (workflow.now() + timedelta(days=input.clock_offset_days)).date()
         # Exactly what ContractWorkflow._apply_payment builds, so the ledger sees one request.
         entry = payment_journal(
             input.contract_id,
@@ -128,7 +140,7 @@ class LatePaymentWorkflow:
             facts.amount,
             input.currency,
         )
-        key = f"{input.key_prefix}{entry.key}"
+        assert key == f"{input.key_prefix}{entry.key}"
         self._details(f"posting {key} → erp")
         journal_id = await self._call(
             ContractActivities.post_journal,

@@ -2,11 +2,14 @@
 the whole latest period and the unserved days of the one before (found by the chaos run).
 Billing credits one invoice per credit note, so the workflow's credit note is issued as two
 billing credit notes, the latest invoice first; the contract is cancelled, not parked, and the
-systems hold exactly what the domain engine says: one credit document, one journal.
+systems hold exactly what the domain engine says: one credit document, one journal. The invoice
+credited whole is then "paid" by the credit alone, which moves no cash (found by the chaos run:
+its invoice.paid parked the contract `payment_not_found`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 
@@ -18,7 +21,7 @@ from domain.schedule import build_schedule
 from starter.readback import billing_documents
 from tests.workflows.conftest import ContractRig, contract_scenario, seats
 from workflows.contract import ContractWorkflow
-from workflows.contract_models import CancelRequest
+from workflows.contract_models import CancelRequest, PaymentNotice
 
 pytestmark = [pytest.mark.devserver]
 TODAY = dt.date(2026, 3, 16)
@@ -74,3 +77,18 @@ async def test_a_late_cancellation_credits_two_invoices(contract_rig: ContractRi
         e for e in await rig.journals(booked) if (e.idempotency_key or "").endswith(credit.key)
     ]
     assert len(journals) == 1 and journals[0].total_debit == Decimal("1178.57")
+
+    # March's invoice, credited whole, is "paid" by the credit alone (billing sends invoice.paid
+    # for it, as Stripe does): no cash moved, so no payment journal, and the contract does not
+    # park (patch credit-settled-payment).
+    march = await rig.billing.get_invoice(invoices[dt.date(2026, 3, 15)].id)
+    assert (march.status, march.amount_paid) == ("paid", Decimal(0))
+    await handle.signal(
+        ContractWorkflow.payment, PaymentNotice(payment_id=march.id, invoice_id=march.id)
+    )
+    await asyncio.sleep(0.5)
+    status = await rig.settled(handle)
+    assert (status.stage, status.attention_reason) == ("Cancelled", None)
+    assert not [
+        e for e in await rig.journals(booked) if ":journal:payment:" in (e.idempotency_key or "")
+    ]
