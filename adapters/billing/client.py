@@ -593,15 +593,20 @@ class BillingAdapter:
 
     async def list_credit_notes(self, invoice_id: str) -> list[BillingCreditNote]:
         """The credit notes of an invoice, oldest first."""
-        notes = await self._credit_notes_of(invoice_id)
+        notes = await self._credit_notes_of({"invoice": invoice_id})
         return [records.credit_note_from(note) for note in reversed(notes)]
 
-    async def _credit_notes_of(self, invoice_id: str) -> list[stripe.CreditNote]:
+    async def list_customer_credit_notes(self, customer_id: str) -> list[BillingCreditNote]:
+        """Every credit note of a customer, oldest first: one list (paged), consistent like
+        the invoice's, instead of one call an invoice."""
+        notes = await self._credit_notes_of({"customer": customer_id})
+        return [records.credit_note_from(note) for note in reversed(notes)]
+
+    async def _credit_notes_of(
+        self, scope: stripe.params.CreditNoteListParams
+    ) -> list[stripe.CreditNote]:
         def fetch(cursor: str | None) -> Awaitable[stripe.ListObject[stripe.CreditNote]]:
-            params: stripe.params.CreditNoteListParams = {
-                "invoice": invoice_id,
-                "limit": PAGE_SIZE,
-            }
+            params: stripe.params.CreditNoteListParams = {**scope, "limit": PAGE_SIZE}
             if cursor:
                 params["starting_after"] = cursor
             return self._stripe.v1.credit_notes.list_async(params)
@@ -637,7 +642,7 @@ class BillingAdapter:
             if amount is not None
             else sum(to_minor_units(line.amount, currency) for line in lines or ())
         )
-        for note in await self._credit_notes_of(invoice_id):
+        for note in await self._credit_notes_of({"invoice": invoice_id}):
             if _metadata(note).get(records.KEY) == stored_key(key):
                 if note.total != total:
                     raise self._conflict(key, f"credit note {note.id} of another amount")

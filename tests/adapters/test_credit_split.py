@@ -38,8 +38,9 @@ async def billing(sandbox: SandboxHandle) -> AsyncIterator[BillingAdapter]:
         yield adapter
 
 
-async def three_invoices(billing: BillingAdapter, tag: str) -> list[str]:
-    """Three monthly invoices of 1,000.00; their ids, the latest first (as the workflow offers)."""
+async def three_invoices(billing: BillingAdapter, tag: str) -> tuple[str, list[str]]:
+    """A customer's three monthly invoices of 1,000.00: the customer, and the invoices' ids the
+    latest first (as the workflow offers them)."""
     customer = await billing.ensure_customer(
         key=f"customer:{tag}", account_id=tag, name=tag, currency="EUR"
     )
@@ -54,10 +55,10 @@ async def three_invoices(billing: BillingAdapter, tag: str) -> list[str]:
             contract_id="OPP-9",
         )
         ids.append(invoice.id)
-    return ids[::-1]
+    return customer.id, ids[::-1]
 
 
-def credit(total: str, invoices: list[str], key: str = KEY) -> IssueDocument:
+def credit(customer: str, total: str, invoices: list[str], key: str = KEY) -> IssueDocument:
     day = dt.date(2026, 3, 16)
     line = DocumentLine(
         obligation_id="L1",
@@ -84,7 +85,7 @@ def credit(total: str, invoices: list[str], key: str = KEY) -> IssueDocument:
         lines=[line],
         total=Decimal(total),
     )
-    return IssueDocument(key=key, customer_id="-", document=document, credit_against=invoices)
+    return IssueDocument(key=key, customer_id=customer, document=document, credit_against=invoices)
 
 
 def activities(billing: BillingAdapter) -> ContractActivities:
@@ -100,8 +101,8 @@ async def parts_of(billing: BillingAdapter, invoices: list[str]) -> dict[str, li
 async def test_a_credit_larger_than_one_invoice_is_split_latest_first(
     billing: BillingAdapter,
 ) -> None:
-    invoices = await three_invoices(billing, "split")
-    issued = await activities(billing)._credit(credit("1178.57", invoices))
+    customer, invoices = await three_invoices(billing, "split")
+    issued = await activities(billing)._credit(credit(customer, "1178.57", invoices))
     notes = await parts_of(billing, invoices)
     march, february, january = (notes[i] for i in invoices)
     assert [(n.key, n.total) for n in march] == [(KEY, Decimal("1000.00"))]
@@ -111,7 +112,7 @@ async def test_a_credit_larger_than_one_invoice_is_split_latest_first(
     assert {whole_key(n.key or "") for n in march + february} == {KEY}
     assert {n.metadata["q2c_document"] for n in march + february} == {"amendment:CANCEL-1"}
     # Again (a retry after the ledger lost the answer): nothing more.
-    again = await activities(billing)._credit(credit("1178.57", invoices))
+    again = await activities(billing)._credit(credit(customer, "1178.57", invoices))
     assert again.billing_id == issued.billing_id
     assert await parts_of(billing, invoices) == notes
 
@@ -119,8 +120,8 @@ async def test_a_credit_larger_than_one_invoice_is_split_latest_first(
 async def test_a_credit_that_fits_is_one_note_with_the_documents_key(
     billing: BillingAdapter,
 ) -> None:
-    invoices = await three_invoices(billing, "fits")
-    await activities(billing)._credit(credit("516.13", invoices))
+    customer, invoices = await three_invoices(billing, "fits")
+    await activities(billing)._credit(credit(customer, "516.13", invoices))
     notes = await parts_of(billing, invoices)
     assert [(n.key, n.total) for n in notes[invoices[0]]] == [(KEY, Decimal("516.13"))]
     assert notes[invoices[1]] == notes[invoices[2]] == []
@@ -129,14 +130,14 @@ async def test_a_credit_that_fits_is_one_note_with_the_documents_key(
 async def test_retried_under_commit_then_fail_each_part_is_made_once(
     billing: BillingAdapter, sandbox: SandboxHandle
 ) -> None:
-    invoices = await three_invoices(billing, "faults")
+    customer, invoices = await three_invoices(billing, "faults")
     sandbox.set_faults(
         "billing",
         [{"method": "POST", "route": "*credit_notes*", "commit_then_fail_rate": 0.5}],
         seed=3,
     )
     retry = Retrier()
-    await retry(partial(activities(billing)._credit, credit("2500.00", invoices)))
+    await retry(partial(activities(billing)._credit, credit(customer, "2500.00", invoices)))
     sandbox.clear_faults()
     assert retry.failures  # the faults really happened
     notes = await parts_of(billing, invoices)
@@ -150,10 +151,12 @@ async def test_retried_under_commit_then_fail_each_part_is_made_once(
 async def test_more_than_the_invoices_hold_is_refused_before_any_part(
     billing: BillingAdapter,
 ) -> None:
-    invoices = await three_invoices(billing, "over")
-    await activities(billing)._credit(credit("800.00", invoices, key="contract-OPP-9:earlier"))
+    customer, invoices = await three_invoices(billing, "over")
+    await activities(billing)._credit(
+        credit(customer, "800.00", invoices, key="contract-OPP-9:earlier")
+    )
     with pytest.raises(BusinessError) as info:
-        await activities(billing)._credit(credit("2200.01", invoices))
+        await activities(billing)._credit(credit(customer, "2200.01", invoices))
     assert info.value.code == "credit_exceeds_invoice"
     assert "can still be credited 2200.00 of 2200.01" in info.value.message
     notes = await parts_of(billing, invoices)
