@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, text
+from sqlalchemy import BigInteger, Column, Engine, Table, create_engine, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from adapters.settings import ConfigError
 
@@ -72,3 +74,16 @@ def create_schema(engine: Engine, tables: Sequence[Table], then: Sequence[str] =
         except OperationalError as exc:
             if "already exists" not in str(exc) or attempt == 2:
                 raise
+
+
+def serial_id() -> Any:
+    """An autoincrement primary key for a SQLModel table: BIGINT on PostgreSQL, INTEGER on
+    SQLite (the only type SQLite autoincrements, as its rowid)."""
+    return Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(sqlite.INTEGER(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+    )

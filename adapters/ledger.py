@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Engine, String, Table
+from sqlalchemy import JSON, Column, DateTime, Engine, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from adapters.database import create_schema
+from adapters.database import create_schema, serial_id
 from adapters.errors import IdempotencyConflictError
 
 SYSTEM = "ledger"
@@ -61,14 +61,7 @@ class AuditEvent(SQLModel, table=True):
 
     __tablename__ = "q2c_audit_event"
 
-    id: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger().with_variant(sqlite.INTEGER(), "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
-    )
+    id: int | None = serial_id()
     contract_id: str = Field(sa_column=Column(String(128), nullable=False, index=True))
     event: str = Field(sa_column=Column(String(128), nullable=False))
     detail: JsonObject = Field(sa_column=Column(JSON, nullable=False))

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Column,
     Date,
     DateTime,
@@ -32,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from adapters.database import create_schema
+from adapters.database import create_schema, serial_id
 from adapters.ledger import EffectRecord
 from domain.reconciliation import ReconciliationReport
 
@@ -60,14 +59,7 @@ class ReconciliationDifference(SQLModel, table=True):
 
     __tablename__ = "q2c_recon_difference"
 
-    id: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger().with_variant(sqlite.INTEGER(), "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
-    )
+    id: int | None = serial_id()
     run_id: str = Field(sa_column=Column(String(200), nullable=False, index=True))
     workflow_id: str = Field(sa_column=Column(String(255), nullable=False, index=True))
     contract_id: str = Field(sa_column=Column(String(128), nullable=False))
