@@ -25,7 +25,12 @@ from tests.workflows.conftest import (
     seats,
 )
 from tests.workflows.test_devserver_activation import current_details
-from tests.workflows.test_devserver_park_salesforce import activity_names, idle
+from tests.workflows.test_devserver_park_salesforce import (
+    DOWN,
+    WINDOW_SECONDS,
+    activity_names,
+    idle,
+)
 from workflows import search_attributes as sa
 from workflows.contract import ContractWorkflow
 from workflows.contract_models import AmendmentRequest
@@ -35,8 +40,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning"),
 ]
 
-WINDOW_SECONDS = 3.0
-DOWN: list[dict[str, Any]] = [{"error_rate": 1.0, "error_status": 503}]
 COMMIT_THEN_FAIL: list[dict[str, Any]] = [{"method": "POST", "commit_then_fail_rate": 1.0}]
 
 
